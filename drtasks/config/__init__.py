@@ -1,0 +1,1 @@
+"""Layered configuration: DRfC env files, YAML profiles, environment and flags, with provenance."""

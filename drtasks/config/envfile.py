@@ -1,0 +1,96 @@
+"""Reading DRfC's env files (system.env, run.env) the way `source` in bash would."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+from drtasks.errors import DrtasksError
+
+_ASSIGNMENT = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+_REFERENCE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    key: str
+    value: str
+    path: Path
+    line: int
+    raw: str = ""  # the value before expansion, kept so it can follow an overridden reference
+    refs: tuple[str, ...] = ()
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+def _unquote(raw: str) -> str:
+    value = raw.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    # An unquoted trailing " # comment" is a comment to the shell, not part of the value.
+    return re.split(r"\s+#", value, maxsplit=1)[0]
+
+
+def expand(value: str, lookup: Callable[[str], str | None], on_undefined: Callable[[str], None]) -> str:
+    """Expand $VAR and ${VAR}; undefined names expand to '' as in the shell, after a warning."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        found = lookup(name)
+        if found is None:
+            on_undefined(name)
+            return ""
+        return found
+
+    return _REFERENCE.sub(substitute, value)
+
+
+def references(value: str) -> tuple[str, ...]:
+    return tuple(m.group(1) or m.group(2) for m in _REFERENCE.finditer(value))
+
+
+def read_env_file(
+    path: Path,
+    known: Mapping[str, str],
+    environ: Mapping[str, str],
+    warn: Callable[[str], None],
+) -> list[EnvEntry]:
+    """Parse ``path``; references resolve against earlier assignments, then ``environ``.
+
+    ``known`` holds assignments from files read before this one (system.env before run.env).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DrtasksError(f"{path}: env file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise DrtasksError(f"{path}: cannot read env file ({error.__class__.__name__})") from None
+
+    assigned = dict(known)
+    entries: list[EnvEntry] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        match = _ASSIGNMENT.match(stripped)
+        if not match:
+            raise DrtasksError(f"{path}:{number}: not a KEY=VALUE line: {stripped[:60]!r}")
+        key, raw = match.groups()
+
+        def lookup(name: str) -> str | None:
+            return assigned[name] if name in assigned else environ.get(name)
+
+        def undefined(name: str, number: int = number) -> None:
+            warn(f"{path}:{number}: ${name} is not defined; it expands to an empty string")
+
+        unquoted = _unquote(raw)
+        literal = raw.strip().startswith("'")  # single quotes keep $ literal, as in bash
+        value = unquoted if literal else expand(unquoted, lookup, undefined)
+        refs = () if literal else references(unquoted)
+        assigned[key] = value
+        entries.append(EnvEntry(key, value, path, number, unquoted, refs))
+    return entries

@@ -1,0 +1,254 @@
+"""YAML profiles: schema, discovery, line-aware errors and the `extends` chain."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from drtasks.errors import DrtasksError
+
+PROJECT_PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_ENV_KEY = re.compile(r"^DR_[A-Z0-9_]+$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class S3Section(_Section):
+    bucket: str | None = None
+    prefix: str | None = None
+    endpoint_url: str | None = None
+    aws_profile: str | None = None
+    region: str | None = None
+
+
+class SourceSection(S3Section):
+    reward_key: str | None = None
+    metrics_prefix: str | None = None
+
+
+class ImportSection(_Section):
+    target: Literal["console", "droa"] | None = None
+    name: str | None = None
+    description: str | None = None
+    endpoint_url: str | None = None
+    droa_url: str | None = None
+    droa_username: str | None = None
+
+
+class CarZipSection(_Section):
+    source: Literal["auto", "container", "s3"] | None = None
+    container: str | None = None
+    output: str | None = None
+    upload: bool | None = None
+
+
+Checkpoint = Union[Literal["last", "best"], int]
+
+
+class Profile(_Section):
+    """One file under profiles/. Every key is optional; unset keys fall through to lower layers."""
+
+    description: str = ""
+    extends: str | None = None
+    source: SourceSection = Field(default_factory=SourceSection)
+    upload: S3Section = Field(default_factory=S3Section)
+    role: str | None = None
+    checkpoint: Checkpoint | None = None
+    import_: ImportSection = Field(default_factory=ImportSection, alias="import")
+    car_zip: CarZipSection = Field(default_factory=CarZipSection)
+    env: dict[str, Union[str, int, float, bool]] = Field(default_factory=dict)
+
+    @field_validator("checkpoint")
+    @classmethod
+    def _non_negative(cls, value: Checkpoint | None) -> Checkpoint | None:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("a checkpoint number is 0 or more")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _dr_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if not _ENV_KEY.match(key):
+                raise ValueError(f"env key {key!r} is not a DR_* variable name")
+        return value
+
+
+# Profile key -> the DRfC (or drtasks) variable it sets. One namespace keeps precedence simple:
+# every layer, from system.env to flags, speaks in DR_* variables.
+PROFILE_VARIABLES: dict[tuple[str, ...], str] = {
+    ("source", "bucket"): "DR_LOCAL_S3_BUCKET",
+    ("source", "prefix"): "DR_LOCAL_S3_MODEL_PREFIX",
+    ("source", "endpoint_url"): "DR_LOCAL_S3_ENDPOINT_URL",
+    ("source", "aws_profile"): "DR_LOCAL_S3_PROFILE",
+    ("source", "region"): "DR_LOCAL_S3_REGION",
+    ("source", "reward_key"): "DR_LOCAL_S3_REWARD_KEY",
+    ("source", "metrics_prefix"): "DR_LOCAL_S3_METRICS_PREFIX",
+    ("upload", "bucket"): "DR_UPLOAD_S3_BUCKET",
+    ("upload", "prefix"): "DR_UPLOAD_S3_PREFIX",
+    ("upload", "endpoint_url"): "DR_UPLOAD_S3_ENDPOINT_URL",
+    ("upload", "aws_profile"): "DR_UPLOAD_S3_PROFILE",
+    ("upload", "region"): "DR_UPLOAD_S3_REGION",
+    ("role",): "DR_UPLOAD_S3_ROLE",
+    ("checkpoint",): "DR_UPLOAD_CHECKPOINT",
+    ("import", "target"): "DR_IMPORT_TARGET",
+    ("import", "name"): "DR_IMPORT_NAME",
+    ("import", "description"): "DR_IMPORT_DESCRIPTION",
+    ("import", "endpoint_url"): "DR_IMPORT_ENDPOINT_URL",
+    ("import", "droa_url"): "DR_DROA_URL",
+    ("import", "droa_username"): "DR_DROA_USERNAME",
+    ("car_zip", "source"): "DR_CAR_ZIP_SOURCE",
+    ("car_zip", "container"): "DR_CAR_ZIP_CONTAINER",
+    ("car_zip", "output"): "DR_CAR_ZIP_OUTPUT",
+    ("car_zip", "upload"): "DR_CAR_ZIP_UPLOAD",
+}
+
+
+@dataclass(frozen=True)
+class LoadedProfile:
+    name: str
+    path: Path
+    profile: Profile
+    lines: dict[tuple[str, ...], int]  # key path -> line in the file, for provenance and errors
+
+    def assignments(self) -> list[tuple[str, str, int]]:
+        """(DR variable, value, line) for every key this profile sets, in a stable order."""
+        data = self.profile.model_dump(by_alias=True, exclude_none=True)
+        result: list[tuple[str, str, int]] = []
+        for path, variable in PROFILE_VARIABLES.items():
+            value: Any = data
+            for part in path:
+                value = value.get(part) if isinstance(value, dict) else None
+            if value is not None:
+                result.append((variable, _as_text(value), self.lines.get(path, 0)))
+        for key, value in self.profile.env.items():
+            result.append((key, _as_text(value), self.lines.get(("env", key), 0)))
+        return result
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "True" if value else "False"  # DRfC writes booleans capitalised
+    return str(value)
+
+
+def search_dirs(dr_dir: Path) -> list[Path]:
+    """The user's profiles first, then the examples shipped with drtasks."""
+    dirs = [dr_dir / "profiles"]
+    if PROJECT_PROFILES.resolve() != dirs[0].resolve():
+        dirs.append(PROJECT_PROFILES)
+    return dirs
+
+
+def available(dr_dir: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for directory in search_dirs(dr_dir):
+        if directory.is_dir():
+            for path in sorted(directory.glob("*.yaml")):
+                found.setdefault(path.stem, path)
+    return found
+
+
+def check_name(name: str) -> None:
+    if "/" in name or "\\" in name or ".." in name or not _NAME.match(name):
+        raise DrtasksError(f"--profile {name!r}: a profile name is a plain file name (letters, digits, '-', '_', '.'), no path")
+
+
+def find(name: str, dr_dir: Path) -> Path:
+    check_name(name)
+    profiles = available(dr_dir)
+    if name not in profiles:
+        names = ", ".join(sorted(profiles)) or "none"
+        close = difflib.get_close_matches(name, profiles, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise DrtasksError(f"unknown profile '{name}'{hint}; available: {names}")
+    return profiles[name]
+
+
+def _key_lines(node: yaml.Node, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
+    lines: dict[tuple[str, ...], int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = (*path, str(key_node.value))
+            lines[key] = key_node.start_mark.line + 1
+            lines.update(_key_lines(value_node, key))
+    return lines
+
+
+def _section_fields(path: tuple[str | int, ...]) -> list[str]:
+    model: type[BaseModel] = Profile
+    for part in path:
+        field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _explain(error: dict[str, Any]) -> str:
+    loc = tuple(str(part) for part in error["loc"] if not str(part).startswith(("literal[", "int", "str", "bool", "float", "function-")))
+    dotted = ".".join(loc)
+    if error["type"] == "extra_forbidden":
+        choices = _section_fields(loc[:-1])
+        close = difflib.get_close_matches(loc[-1], choices, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(choices)}"
+        return f"unknown key '{dotted}'{hint}"
+    if loc and loc[0] == "checkpoint":
+        return f"checkpoint: must be 'last', 'best' or a checkpoint number (got {error.get('input')!r})"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{dotted}: {message} (got {error.get('input')!r})"
+
+
+def load_file(name: str, path: Path) -> LoadedProfile:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DrtasksError(f"{path}: cannot read profile ({error.__class__.__name__})") from None
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise DrtasksError(f"{path}{line}: YAML syntax error: {error.problem or error.context}") from None
+    except yaml.YAMLError as error:
+        raise DrtasksError(f"{path}: YAML error: {error}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise DrtasksError(f"{path}:1: a profile is a mapping of keys, not {type(data).__name__}")
+    lines = _key_lines(node) if node is not None else {}
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        loc = tuple(str(p) for p in first["loc"])
+        line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), 1)
+        raise DrtasksError(f"{path}:{line}: {_explain(first)}") from None
+    return LoadedProfile(name, path, profile, lines)
+
+
+def load_chain(name: str, dr_dir: Path) -> list[LoadedProfile]:
+    """The profile and its ancestors, the farthest ancestor first (lowest precedence)."""
+    chain: list[LoadedProfile] = []
+    seen: list[str] = []
+    current: str | None = name
+    while current is not None:
+        if current in seen:
+            cycle = " -> ".join([*seen, current])
+            raise DrtasksError(f"profile '{name}': extends cycle: {cycle}")
+        seen.append(current)
+        loaded = load_file(current, find(current, dr_dir))
+        chain.append(loaded)
+        current = loaded.profile.extends
+    return list(reversed(chain))

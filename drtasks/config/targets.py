@@ -1,0 +1,86 @@
+"""Typed answers drawn from Settings: where the model is, where it goes, which checkpoint."""
+
+from __future__ import annotations
+
+from typing import Literal, Union
+
+from drtasks.config.settings import Settings
+from drtasks.errors import DrtasksError
+from drtasks.s3 import S3Location
+
+CheckpointPolicy = Union[Literal["last", "best"], int]
+
+LOCAL_MINIO = "http://localhost:9000"
+
+
+def _where(settings: Settings, key: str) -> str:
+    origin = settings.origin(key)
+    return f" ({origin})" if origin else ""
+
+
+def source_endpoint(settings: Settings) -> str | None:
+    explicit = settings.get("DR_LOCAL_S3_ENDPOINT_URL")
+    if explicit:
+        return explicit
+    cloud = (settings.get("DR_CLOUD") or "aws").lower()
+    if cloud in ("local", "azure"):
+        return LOCAL_MINIO
+    if cloud == "remote":
+        return settings.require("DR_REMOTE_MINIO_URL", "DR_CLOUD=remote needs the MinIO url in DR_REMOTE_MINIO_URL")
+    if cloud == "aws":
+        return None
+    raise DrtasksError(
+        f"DR_CLOUD is {settings.get('DR_CLOUD')!r}{_where(settings, 'DR_CLOUD')}; expected aws, local, remote or azure"
+    )
+
+
+def _region(settings: Settings, key: str) -> str:
+    return settings.get(key) or settings.get("DR_AWS_APP_REGION") or "us-east-1"
+
+
+def source_location(settings: Settings) -> S3Location:
+    return S3Location(
+        bucket=settings.require("DR_LOCAL_S3_BUCKET", "set it in system.env or the profile's source.bucket"),
+        prefix=settings.require("DR_LOCAL_S3_MODEL_PREFIX", "set it in run.env or the profile's source.prefix").strip("/"),
+        endpoint_url=source_endpoint(settings),
+        aws_profile=settings.get("DR_LOCAL_S3_PROFILE"),
+        region=_region(settings, "DR_LOCAL_S3_REGION"),
+    )
+
+
+def upload_location(settings: Settings, local: bool = False) -> S3Location:
+    """The upload target; ``local`` puts it in the training bucket, on the training endpoint (DRfC's -L)."""
+    prefix = settings.require("DR_UPLOAD_S3_PREFIX", "set it in run.env, the profile's upload.prefix or --prefix").strip("/")
+    if local:
+        return source_location(settings).with_prefix(prefix)
+    return S3Location(
+        bucket=settings.require("DR_UPLOAD_S3_BUCKET", "set it in system.env or the profile's upload.bucket"),
+        prefix=prefix,
+        endpoint_url=settings.get("DR_UPLOAD_S3_ENDPOINT_URL"),
+        aws_profile=settings.get("DR_UPLOAD_S3_PROFILE"),
+        region=_region(settings, "DR_UPLOAD_S3_REGION"),
+    )
+
+
+def parse_checkpoint(text: str, where: str) -> CheckpointPolicy:
+    value = text.strip().lower()
+    if value in ("last", "best"):
+        return value  # type: ignore[return-value]
+    if value.isdigit():
+        return int(value)
+    raise DrtasksError(f"{where}: checkpoint must be 'last', 'best' or a checkpoint number (got {text!r})")
+
+
+def checkpoint_policy(settings: Settings) -> CheckpointPolicy:
+    return parse_checkpoint(settings.get("DR_UPLOAD_CHECKPOINT") or "last", f"DR_UPLOAD_CHECKPOINT{_where(settings, 'DR_UPLOAD_CHECKPOINT')}")
+
+
+def reward_key(settings: Settings) -> str:
+    return settings.get("DR_LOCAL_S3_REWARD_KEY") or "custom_files/reward_function.py"
+
+
+def metrics_prefix(settings: Settings) -> str:
+    explicit = settings.get("DR_LOCAL_S3_METRICS_PREFIX")
+    if explicit:
+        return explicit.strip("/")
+    return f"{source_location(settings).prefix}/metrics"

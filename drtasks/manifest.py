@@ -1,0 +1,130 @@
+"""What a race or an import needs from a trained model: the upload manifest.
+
+Each item names a target key (relative to the target prefix) and either a source object to copy
+or generated content. Nothing here writes; the plan compares the manifest with the target.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from drtasks.errors import DrtasksError
+from drtasks.model import Checkpoint, SourceModel
+from drtasks.s3 import ObjectInfo, head, list_objects, s3_errors
+
+# Written after everything else, so an interrupted upload never looks complete.
+FINAL_KEYS = ("model/deepracer_checkpoints.json", "model/.coach_checkpoint", "model_metadata.json")
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    bucket: str
+    key: str
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True)
+class ManifestItem:
+    key: str
+    source: SourceObject | None = None
+    content: bytes | None = None
+
+    @property
+    def size(self) -> int:
+        return self.source.size if self.source else len(self.content or b"")
+
+    @property
+    def etag(self) -> str:
+        """The ETag the object has (source) or will have when written in one part (content)."""
+        if self.source:
+            return self.source.etag
+        return hashlib.md5(self.content or b"", usedforsecurity=False).hexdigest()
+
+    @property
+    def final(self) -> bool:
+        return self.key in FINAL_KEYS
+
+
+def _copy(model: SourceModel, relative: str, target: str | None = None) -> ManifestItem:
+    info = model.objects[relative]
+    return ManifestItem(target or relative, SourceObject(model.location.bucket, info.key, info.size, info.etag))
+
+
+def _from(info: ObjectInfo, bucket: str, target: str) -> ManifestItem:
+    return ManifestItem(target, SourceObject(bucket, info.key, info.size, info.etag))
+
+
+def checkpoint_index_for(checkpoint: Checkpoint) -> bytes:
+    """deepracer_checkpoints.json naming the chosen checkpoint as both last and best."""
+    entry = checkpoint.entry
+    return (json.dumps({"best_checkpoint": entry, "last_checkpoint": entry}, indent=1) + "\n").encode()
+
+
+ItemSource = tuple[str, ObjectInfo]  # (bucket, object)
+
+
+@dataclass(frozen=True)
+class ModelPieces:
+    """The source objects a race needs besides the checkpoint itself, found or reported missing."""
+
+    reward: ItemSource | None
+    metrics_folder: str  # "<prefix>/metrics/": the metrics keep their path below it
+    metrics: list[ObjectInfo]
+    missing: list[str]
+
+
+def find_pieces(client: Any, model: SourceModel, checkpoint: Checkpoint, reward_key: str, metrics_prefix: str) -> ModelPieces:
+    location = model.location
+    missing = [location.key(key) for key in model.missing([*checkpoint.data_files, checkpoint.frozen_graph, "model/model_metadata.json", "ip/hyperparameters.json"])]
+
+    reward: ItemSource | None = None
+    if "reward_function.py" in model.objects:
+        reward = (location.bucket, model.objects["reward_function.py"])
+    else:
+        with s3_errors(location):
+            found = head(client, location.bucket, reward_key)
+        if found is None:
+            missing.append(f"{location.key('reward_function.py')} or {reward_key}")
+        else:
+            reward = (location.bucket, found)
+
+    folder = metrics_prefix.strip("/") + "/"
+    if folder.startswith(location.prefix + "/"):
+        metrics = [info for info in model.objects.values() if info.key.startswith(folder)]
+    else:
+        with s3_errors(location):
+            metrics = list(list_objects(client, location.bucket, metrics_prefix))
+    if not metrics:
+        missing.append(f"{folder} (no metrics)")
+    return ModelPieces(reward, folder, metrics, missing)
+
+
+def upload_manifest(
+    model: SourceModel, checkpoint: Checkpoint, pieces: ModelPieces, training_params: bytes
+) -> list[ManifestItem]:
+    """Exactly the target layout of dr-upload-model for ``checkpoint``, data first."""
+    if pieces.missing:
+        raise DrtasksError("the model is incomplete, nothing was written; missing: " + ", ".join(pieces.missing))
+    assert pieces.reward is not None
+    bucket = model.location.bucket
+    items = [_copy(model, key) for key in checkpoint.data_files]
+    items += [
+        _copy(model, checkpoint.frozen_graph),
+        _copy(model, "model/model_metadata.json"),
+        _copy(model, "ip/hyperparameters.json"),
+        _from(pieces.reward[1], pieces.reward[0], "reward_function.py"),
+        ManifestItem("training_params.yaml", content=training_params),
+    ]
+    start = len(pieces.metrics_folder)
+    items += [_from(info, bucket, "metrics/" + info.key[start:]) for info in pieces.metrics]
+    items += [
+        ManifestItem("model/deepracer_checkpoints.json", content=checkpoint_index_for(checkpoint)),
+        ManifestItem("model/.coach_checkpoint", content=f"{checkpoint.name}\n".encode()),
+        _copy(model, "model/model_metadata.json", target="model_metadata.json"),
+    ]
+    return items
+

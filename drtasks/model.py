@@ -1,0 +1,97 @@
+"""The trained model in the training bucket: its objects, its checkpoints, and picking one."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from drtasks.errors import DrtasksError
+from drtasks.s3 import ObjectInfo, S3Location, list_objects
+
+CHECKPOINT_INDEX = "model/deepracer_checkpoints.json"
+_CHECKPOINT_FILE = re.compile(r"^model/(\d+)_Step-(\d+)\.ckpt\.")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    number: int
+    name: str  # e.g. "19_Step-10822.ckpt"
+    entry: dict[str, Any]  # its entry in deepracer_checkpoints.json (or one made for it)
+
+    @property
+    def frozen_graph(self) -> str:
+        return f"model/model_{self.number}.pb"
+
+    @property
+    def data_files(self) -> list[str]:
+        return [f"model/{self.name}.{suffix}" for suffix in ("data-00000-of-00001", "index", "meta")]
+
+
+def checkpoint_number(name: str) -> int:
+    head = name.split("_", 1)[0]
+    if not head.isdigit():
+        raise DrtasksError(f"checkpoint name {name!r} does not start with a number")
+    return int(head)
+
+
+@dataclass
+class SourceModel:
+    """One listing of the model prefix plus its checkpoint index, read once and queried after."""
+
+    location: S3Location
+    objects: dict[str, ObjectInfo]  # relative key -> object
+    index: dict[str, Any] | None
+    extra: dict[str, ObjectInfo] = field(default_factory=dict)  # full key -> object, outside the prefix
+
+    @classmethod
+    def load(cls, client: Any, location: S3Location) -> "SourceModel":
+        from drtasks.s3 import s3_errors
+
+        with s3_errors(location):
+            objects = {location.relative(o.key): o for o in list_objects(client, location.bucket, location.prefix)}
+            if not objects:
+                raise DrtasksError(f"no model at {location.url}: the prefix holds no objects")
+            index = None
+            if CHECKPOINT_INDEX in objects:
+                body = client.get_object(Bucket=location.bucket, Key=location.key(CHECKPOINT_INDEX))["Body"].read()
+                try:
+                    index = json.loads(body)
+                except ValueError:
+                    raise DrtasksError(f"{location.url}/{CHECKPOINT_INDEX} is not valid JSON") from None
+        return cls(location, objects, index)
+
+    def available_numbers(self) -> list[int]:
+        numbers = {int(m.group(1)) for key in self.objects if (m := _CHECKPOINT_FILE.match(key))}
+        return sorted(numbers)
+
+    def _checkpoint_from_index(self, which: str) -> Checkpoint:
+        if self.index is None:
+            raise DrtasksError(f"missing {self.location.url}/{CHECKPOINT_INDEX}: cannot tell the {which} checkpoint")
+        entry = self.index.get(f"{which}_checkpoint")
+        if not isinstance(entry, dict) or not entry.get("name"):
+            raise DrtasksError(f"{self.location.url}/{CHECKPOINT_INDEX} names no {which}_checkpoint")
+        return Checkpoint(checkpoint_number(entry["name"]), entry["name"], dict(entry))
+
+    def select(self, policy: str | int) -> Checkpoint:
+        """The checkpoint for 'last', 'best' or a number."""
+        if policy in ("last", "best"):
+            return self._checkpoint_from_index(str(policy))
+        number = int(policy)
+        names = sorted({key.split("/", 1)[1].split(".ckpt", 1)[0] + ".ckpt" for key in self.objects if (m := _CHECKPOINT_FILE.match(key)) and int(m.group(1)) == number})
+        if not names:
+            available = ", ".join(map(str, self.available_numbers())) or "none"
+            raise DrtasksError(f"checkpoint {number} is not in {self.location.url}/model/ (available: {available})")
+        name = names[-1]
+        for entry in (self.index or {}).values():
+            if isinstance(entry, dict) and entry.get("name") == name:
+                return Checkpoint(number, name, dict(entry))
+        # Not last or best: date the entry by when the checkpoint was written, so that
+        # uploading the same checkpoint twice yields the same file.
+        written = self.objects[f"model/{name}.index"].last_modified if f"model/{name}.index" in self.objects else None
+        entry = {"name": name, "time_stamp": written or 0.0}
+        return Checkpoint(number, name, entry)
+
+    def missing(self, keys: list[str]) -> list[str]:
+        return [key for key in keys if key not in self.objects]

@@ -1,0 +1,159 @@
+"""S3 locations and clients: one place decides endpoints, credentials and addressing."""
+
+from __future__ import annotations
+
+import configparser
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from drtasks.errors import DrtasksError
+
+# Where `inv local-s3` keeps credentials of the embedded server, as a named AWS profile.
+DRTASKS_CREDENTIALS_ENV = "DRTASKS_CREDENTIALS_FILE"
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "drtasks"
+
+
+def drtasks_credentials_file() -> Path:
+    return Path(os.environ.get(DRTASKS_CREDENTIALS_ENV) or cache_dir() / "credentials")
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """A bucket and prefix on one S3 service, reached with one set of credentials."""
+
+    bucket: str
+    prefix: str
+    endpoint_url: str | None = None
+    aws_profile: str | None = None
+    region: str = "us-east-1"
+
+    def key(self, relative: str) -> str:
+        """The full key of ``relative`` below this location's prefix."""
+        return f"{self.prefix}/{relative}" if self.prefix else relative
+
+    def relative(self, key: str) -> str:
+        return key[len(self.prefix) + 1 :] if self.prefix else key
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+    def same_service(self, other: "S3Location") -> bool:
+        """True when one client can reach both, so copies can stay server-side."""
+        return (self.endpoint_url or None, self.aws_profile or None) == (
+            other.endpoint_url or None,
+            other.aws_profile or None,
+        )
+
+    def with_prefix(self, prefix: str) -> "S3Location":
+        return S3Location(self.bucket, prefix.strip("/"), self.endpoint_url, self.aws_profile, self.region)
+
+
+def _drtasks_profile(name: str) -> dict[str, str] | None:
+    path = drtasks_credentials_file()
+    if not path.is_file():
+        return None
+    parser = configparser.ConfigParser()
+    parser.read(path)
+    if not parser.has_section(name):
+        return None
+    return dict(parser[name])
+
+
+def session_for(aws_profile: str | None, region: str) -> Any:
+    """A boto3 session: the named AWS profile, else drtasks' own profile file, else the default chain."""
+    import boto3
+    import botocore.session
+
+    if not aws_profile:
+        return boto3.Session(region_name=region)
+    if aws_profile in botocore.session.Session().available_profiles:
+        return boto3.Session(profile_name=aws_profile, region_name=region)
+    own = _drtasks_profile(aws_profile)
+    if own is None:
+        raise DrtasksError(
+            f"AWS profile '{aws_profile}' is not in your AWS config or in {drtasks_credentials_file()}"
+        )
+    return boto3.Session(
+        aws_access_key_id=own.get("aws_access_key_id"),
+        aws_secret_access_key=own.get("aws_secret_access_key"),
+        region_name=region,
+    )
+
+
+def make_client(location: S3Location, max_pool_connections: int = 16) -> Any:
+    """An S3 client for ``location``; path-style addressing for any non-AWS endpoint."""
+    from botocore.config import Config
+
+    path_style = bool(location.endpoint_url) and "amazonaws.com" not in (location.endpoint_url or "")
+    config = Config(
+        max_pool_connections=max_pool_connections,
+        s3={"addressing_style": "path" if path_style else "auto"},
+        retries={"max_attempts": 3, "mode": "standard"},
+        # Not every S3-compatible server accepts the newer default checksums.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    session = session_for(location.aws_profile, location.region)
+    return session.client("s3", endpoint_url=location.endpoint_url or None, config=config)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+    last_modified: float = 0.0
+
+
+def list_objects(client: Any, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
+    """Every object under ``prefix`` (a folder: the prefix is followed by '/')."""
+    folder = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=folder):
+        for item in page.get("Contents", []):
+            modified = item.get("LastModified")
+            yield ObjectInfo(
+                item["Key"], int(item["Size"]), item["ETag"].strip('"'), modified.timestamp() if modified else 0.0
+            )
+
+
+def head(client: Any, bucket: str, key: str) -> ObjectInfo | None:
+    """The object's size and ETag, or None when it does not exist."""
+    from botocore.exceptions import ClientError
+
+    try:
+        answer = client.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    return ObjectInfo(key, int(answer["ContentLength"]), answer["ETag"].strip('"'), answer["LastModified"].timestamp())
+
+
+@contextmanager
+def s3_errors(location: S3Location) -> Iterator[None]:
+    """Turn botocore's failures into one line that names the bucket and endpoint, never a traceback."""
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+
+    where = f"{location.url} at {location.endpoint_url or 'AWS'}"
+    try:
+        yield
+    except EndpointConnectionError:
+        raise DrtasksError(f"cannot reach the S3 endpoint for {where}: is the server running?") from None
+    except NoCredentialsError:
+        raise DrtasksError(f"no AWS credentials for {where}: set an AWS profile for it") from None
+    except ClientError as error:
+        info = error.response.get("Error", {})
+        code = info.get("Code", "error")
+        message = info.get("Message") or code
+        raise DrtasksError(f"S3 refused {error.operation_name} on {where}: {code}: {message}") from None
+    except BotoCoreError as error:
+        raise DrtasksError(f"S3 failure on {where}: {error}") from None

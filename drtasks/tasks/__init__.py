@@ -1,0 +1,1 @@
+"""invoke tasks, one module per concern; `drtasks.tasks.namespace` assembles them."""

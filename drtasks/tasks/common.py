@@ -1,0 +1,76 @@
+"""What every task shares: flag spelling, settings from flags, errors as one line, asking."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any, Callable, Mapping
+
+from invoke import Exit, Task
+
+from drtasks.errors import DrtasksError
+
+
+class DrTask(Task):  # type: ignore[misc]
+    """A Task whose flags can have chosen short names (-L, -I) and whose errors are one line."""
+
+    def __init__(self, body: Callable[..., Any], short: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        self._short = dict(short or {})
+        super().__init__(_one_line_errors(body), **kwargs)
+
+    def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
+        taken_names.update(self._short.values())  # automatic short flags must not take chosen ones
+        opts = super().arg_opts(name, default, taken_names)
+        if name in self._short:
+            opts["names"] = [*(n for n in opts["names"] if len(n) > 1), self._short[name]]
+        return opts
+
+
+def _one_line_errors(body: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(body)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return body(*args, **kwargs)
+        except DrtasksError as error:
+            raise Exit(f"drtasks: {error.message}", code=error.code) from None
+        except KeyboardInterrupt:
+            raise Exit("drtasks: interrupted", code=130) from None
+
+    return wrapper
+
+
+def drtask(short: Mapping[str, str] | None = None, **kwargs: Any) -> Callable[[Callable[..., Any]], DrTask]:
+    def decorate(body: Callable[..., Any]) -> DrTask:
+        return DrTask(body, short=short, **kwargs)
+
+    return decorate
+
+
+def confirm(question: str, force: bool) -> None:
+    """Ask before writing unless forced; refuse to guess when nobody can answer."""
+    if force:
+        return
+    if not sys.stdin.isatty():
+        raise DrtasksError(f"{question} needs an answer, and standard input is not a terminal: pass --force")
+    answer = input(f"{question} [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise DrtasksError("nothing was written: not confirmed", code=1)
+
+
+def settings_for(profile: str | None, flags: Mapping[str, tuple[str, str]] | None = None) -> Any:
+    from drtasks.config.settings import resolve
+
+    return resolve(profile or None, flags)
+
+
+def checkpoint_flags(best: bool, checkpoint: str | None) -> dict[str, tuple[str, str]]:
+    from drtasks.config.targets import parse_checkpoint
+
+    if best and checkpoint:
+        raise DrtasksError("--best and --checkpoint exclude each other")
+    if best:
+        return {"DR_UPLOAD_CHECKPOINT": ("best", "--best")}
+    if checkpoint:
+        parse_checkpoint(str(checkpoint), "--checkpoint")
+        return {"DR_UPLOAD_CHECKPOINT": (str(checkpoint), "--checkpoint")}
+    return {}

@@ -1,0 +1,102 @@
+"""inv profiles and inv config: what drtasks will use, and where every value came from."""
+
+from __future__ import annotations
+
+import json as jsonlib
+from typing import Any
+
+from invoke import Collection
+
+from drtasks.tasks.common import drtask
+
+
+def profile_rows(dr_dir: Any) -> list[dict[str, str]]:
+    from drtasks.config import profile as profiles
+    from drtasks.errors import DrtasksError
+
+    rows = []
+    for name, path in profiles.available(dr_dir).items():
+        try:
+            chain = profiles.load_chain(name, dr_dir)
+        except DrtasksError as error:
+            rows.append({"name": name, "path": str(path), "description": f"invalid: {error.message}"})
+            continue
+        merged: dict[str, str] = {}
+        for loaded in chain:
+            merged.update({key: value for key, value, _ in loaded.assignments()})
+        rows.append(
+            {
+                "name": name,
+                "path": str(path),
+                "description": chain[-1].profile.description,
+                "extends": chain[-1].profile.extends or "",
+                "upload": "s3://{}/{}".format(merged.get("DR_UPLOAD_S3_BUCKET", "<env files>"), merged.get("DR_UPLOAD_S3_PREFIX", "<env files>")),
+                "checkpoint": merged.get("DR_UPLOAD_CHECKPOINT", "last"),
+                "import": merged.get("DR_IMPORT_TARGET", ""),
+            }
+        )
+    return rows
+
+
+@drtask(help={"json": "print the profiles as JSON"})
+def profiles(c: Any, json: bool = False) -> None:
+    """List the available profiles: yours in $DR_DIR/profiles first, then the shipped examples."""
+    from rich.table import Table
+
+    from drtasks import render
+    from drtasks.config.settings import dr_dir_from
+    import os
+
+    rows = profile_rows(dr_dir_from(os.environ))
+    if json:
+        print(jsonlib.dumps(rows, indent=2))
+        return
+    table = Table(title="profiles", title_justify="left")
+    for column in ("name", "description", "extends", "upload", "checkpoint", "import", "path"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(row.get(column, "") for column in ("name", "description", "extends", "upload", "checkpoint", "import", "path")))
+    render.console().print(table)
+
+
+def derived_settings(settings: Any) -> dict[str, tuple[str, str]]:
+    """The values drtasks computes from the DR_* settings, shown beside them."""
+    from drtasks.config import targets
+    from drtasks.errors import DrtasksError
+
+    derived: dict[str, tuple[str, str]] = {}
+    try:
+        source = targets.source_location(settings)
+        derived["source"] = (source.url, "DR_LOCAL_S3_BUCKET + DR_LOCAL_S3_MODEL_PREFIX")
+        derived["source endpoint"] = (source.endpoint_url or "AWS", "DR_LOCAL_S3_ENDPOINT_URL, else DR_CLOUD")
+    except DrtasksError as error:
+        derived["source"] = ("(unresolved)", error.message)
+    try:
+        upload = targets.upload_location(settings)
+        derived["upload"] = (upload.url, "DR_UPLOAD_S3_BUCKET + DR_UPLOAD_S3_PREFIX")
+        derived["upload endpoint"] = (upload.endpoint_url or "AWS", "DR_UPLOAD_S3_ENDPOINT_URL")
+    except DrtasksError as error:
+        derived["upload"] = ("(unresolved)", error.message)
+    try:
+        derived["checkpoint policy"] = (str(targets.checkpoint_policy(settings)), "DR_UPLOAD_CHECKPOINT")
+    except DrtasksError as error:
+        derived["checkpoint policy"] = ("(invalid)", error.message)
+    return derived
+
+
+@drtask(help={"profile": "named profile to layer over the env files", "json": "print the settings as JSON"})
+def config(c: Any, profile: str | None = None, json: bool = False) -> None:
+    """Show every resolved setting with its value and where it came from (secrets redacted)."""
+    from drtasks import render
+    from drtasks.tasks.common import settings_for
+
+    settings = settings_for(profile)
+    rows = render.settings_rows(settings, derived_settings(settings))
+    if json:
+        print(jsonlib.dumps({"profile": settings.profile_name, "dr_dir": str(settings.dr_dir), "settings": rows}, indent=2))
+        return
+    title = f"settings (DR_DIR={settings.dr_dir}, profile={settings.profile_name or 'none'})"
+    render.console().print(render.settings_table(rows, title))
+
+
+namespace = Collection(profiles, config)

@@ -1,0 +1,55 @@
+"""dr-upload-model as plain functions: resolve, build the plan, apply it, verify it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from drtasks.config import targets
+from drtasks.config.settings import Settings
+from drtasks.manifest import find_pieces, upload_manifest
+from drtasks.model import Checkpoint, SourceModel
+from drtasks.plan import Plan, plan_upload
+from drtasks.s3 import S3Location, make_client
+from drtasks.training_params import to_yaml, training_params
+from drtasks.transfer import Check, Progress, TransferConfig, apply, verify
+
+
+@dataclass
+class UploadJob:
+    plan: Plan
+    checkpoint: Checkpoint
+    source_client: Any
+    target_client: Any
+
+
+def clients_for(source: S3Location, target: S3Location, concurrency: int) -> tuple[Any, Any]:
+    source_client = make_client(source, max_pool_connections=concurrency + 2)
+    target_client = source_client if source.same_service(target) else make_client(target, max_pool_connections=concurrency + 2)
+    return source_client, target_client
+
+
+def prepare_upload(settings: Settings, local: bool = False, wipe: bool = False, config: TransferConfig | None = None) -> UploadJob:
+    """Everything up to the plan; nothing is written."""
+    config = config or TransferConfig()
+    source = targets.source_location(settings)
+    target = targets.upload_location(settings, local=local)
+    source_client, target_client = clients_for(source, target, config.max_concurrency)
+
+    model = SourceModel.load(source_client, source)
+    checkpoint = model.select(targets.checkpoint_policy(settings))
+    pieces = find_pieces(source_client, model, checkpoint, targets.reward_key(settings), targets.metrics_prefix(settings))
+    metrics_key = next(
+        (f"metrics/{o.key[len(pieces.metrics_folder):]}" for o in pieces.metrics if o.key.endswith("TrainingMetrics.json")),
+        "metrics/TrainingMetrics.json",
+    )
+    params = to_yaml(training_params(settings, target, metrics_key))
+    manifest = upload_manifest(model, checkpoint, pieces, params)
+    plan = plan_upload(manifest, source, target, target_client, wipe=wipe)
+    plan.notes.append(f"checkpoint {checkpoint.name} ({targets.checkpoint_policy(settings)})")
+    return UploadJob(plan, checkpoint, source_client, target_client)
+
+
+def execute_upload(job: UploadJob, progress: Progress | None = None, config: TransferConfig | None = None) -> list[Check]:
+    apply(job.plan, job.source_client, job.target_client, config, progress)
+    return verify(job.plan, job.target_client)

@@ -1,0 +1,37 @@
+"""Emptying an upload prefix, planned and shown like any other write."""
+
+from __future__ import annotations
+
+from drtasks.config import targets
+from drtasks.config.settings import Settings
+from drtasks.plan import Action, Plan, PlanItem
+from drtasks.s3 import list_objects, make_client, s3_errors
+
+
+def plan_wipe(settings: Settings, prefix: str | None = None, local: bool = False) -> tuple[Plan, object]:
+    target = targets.upload_location(settings, local=local)
+    if prefix:
+        target = target.with_prefix(prefix)
+    client = make_client(target)
+    with s3_errors(target):
+        items = [PlanItem(target.relative(o.key), Action.DELETE, "wipe", None, o.size) for o in list_objects(client, target.bucket, target.prefix)]
+    return Plan(target, target, items, title="wipe"), client
+
+
+def run_wipe(settings: Settings, force: bool, dry_run: bool, prefix: str | None = None, local: bool = False) -> None:
+    from drtasks import render
+    from drtasks.tasks.common import confirm
+    from drtasks.transfer import apply
+
+    plan, client = plan_wipe(settings, prefix, local)
+    out = render.console()
+    if not plan.items:
+        out.print(f"{plan.target.url} is already empty.")
+        return
+    render.print_plan(plan, out)
+    if dry_run:
+        out.print("Dry run: nothing was deleted.")
+        return
+    confirm(f"Delete {len(plan.items)} objects under {plan.target.url}?", force)
+    apply(plan, client, client)
+    out.print(f"Deleted {len(plan.items)} objects under {plan.target.url}.")

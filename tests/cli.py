@@ -1,0 +1,53 @@
+"""Run drtasks' commands as a user would: a separate process, its exit code, its two streams."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+ENTRY_POINTS = {
+    "drtasks": "main",
+    "dr-upload-model": "dr_upload_model",
+    "dr-increment-upload-model": "dr_increment_upload_model",
+    "dr-upload-car-zip": "dr_upload_car_zip",
+}
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+def run(command: str, *args: str, dr_dir: Path | None = None, env: Mapping[str, str] | None = None, stdin: str | None = None, timeout: float = 120) -> Result:
+    """Run a console script of drtasks in a child process (the installed entry point's function)."""
+    function = ENTRY_POINTS[command]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DR_")}
+    environment["COLUMNS"] = "200"
+    if dr_dir is not None:
+        environment["DR_DIR"] = str(dr_dir)
+    environment.update(env or {})
+    code = f"import sys; sys.argv[0] = {command!r}; from drtasks.cli import {function}; {function}()"
+    completed = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        input=stdin,
+        timeout=timeout,
+        cwd=str(dr_dir) if dr_dir else None,
+    )
+    return Result(completed.returncode, completed.stdout, completed.stderr)
+
+
+def drtasks(*args: str, **kwargs: object) -> Result:
+    return run("drtasks", *args, **kwargs)  # type: ignore[arg-type]
