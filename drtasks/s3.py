@@ -102,7 +102,24 @@ def make_client(location: S3Location, max_pool_connections: int = 16) -> Any:
         response_checksum_validation="when_required",
     )
     session = session_for(location.aws_profile, location.region)
-    return session.client("s3", endpoint_url=location.endpoint_url or None, config=config)
+    client = session.client("s3", endpoint_url=location.endpoint_url or None, config=config)
+    close_after_empty_puts(client)
+    return client
+
+
+def close_after_empty_puts(client: Any) -> None:
+    """Send `Connection: close` with zero-byte PUTs.
+
+    Some S3-compatible servers (SeaweedFS among them) leave a kept-alive connection unusable after
+    a PUT with an empty body: the next request on it waits for a read timeout. A fresh connection
+    for that one request costs nothing measurable.
+    """
+
+    def mark(request: Any, **_: Any) -> None:
+        if request.method == "PUT" and request.headers.get("Content-Length") in ("0", b"0"):
+            request.headers["Connection"] = "close"
+
+    client.meta.events.register("before-send.s3", mark)
 
 
 @dataclass(frozen=True)
