@@ -23,7 +23,7 @@ _SIGN = {"add": "+", "replace": "~", "unchanged": "=", "delete": "-"}
 
 def console(stderr: bool = False) -> Console:
     # Wide enough for S3 keys when output goes to a file or a pipe.
-    return Console(stderr=stderr, width=None if sys.stdout.isatty() else 160, highlight=False)
+    return Console(stderr=stderr, width=None if sys.stdout.isatty() else 160, highlight=False, soft_wrap=True)
 
 
 def is_secret(name: str) -> bool:

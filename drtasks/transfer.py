@@ -27,6 +27,12 @@ class TransferConfig:
     copy_threshold: int = 5 * 1024 * MiB  # CopyObject's limit; above it, multipart copy
     copy_part_size: int = 512 * MiB
 
+    def __post_init__(self) -> None:
+        if min(self.part_size, self.copy_part_size) < 5 * MiB:
+            raise ValueError("S3 parts are at least 5 MiB")  # all but the last part of an upload
+        if self.max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+
 
 class Progress(Protocol):
     def started(self, total_bytes: int, total_objects: int) -> None: ...

@@ -1,0 +1,123 @@
+"""inv car-zip as plain functions: find the model, build and check the archive, plan where it goes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from drtasks.carzip.archive import ArchiveMember, archive_file_name, build_car_archive, car_model_name, validate_car_archive, validate_metadata
+from drtasks.config import targets
+from drtasks.config.settings import Settings
+from drtasks.errors import DrtasksError
+from drtasks.manifest import ManifestItem
+from drtasks.model import SourceModel
+from drtasks.plan import Action, Plan, PlanItem, compare
+from drtasks.s3 import S3Location, list_objects, make_client, s3_errors
+
+CAR_FILE = "carfile.tar.gz"  # DRfC's key below the upload prefix
+
+
+@dataclass(frozen=True)
+class CarModel:
+    pb: bytes
+    metadata: bytes
+    origin: str  # one line for people: where the graph came from and why that one
+
+
+@dataclass
+class CarArchive:
+    data: bytes
+    members: list[ArchiveMember]
+    model: CarModel
+
+
+@dataclass(frozen=True)
+class FileWrite:
+    path: Path
+    action: Action
+    reason: str
+    car_name: str
+
+
+def from_s3(settings: Settings) -> CarModel:
+    source = targets.source_location(settings)
+    client = make_client(source)
+    model = SourceModel.load(client, source)
+    checkpoint = model.select(targets.checkpoint_policy(settings))
+    missing = model.missing([checkpoint.frozen_graph, "model/model_metadata.json"])
+    if missing:
+        raise DrtasksError("cannot build the car archive, missing: " + ", ".join(source.key(key) for key in missing))
+    with s3_errors(source):
+        pb = client.get_object(Bucket=source.bucket, Key=source.key(checkpoint.frozen_graph))["Body"].read()
+        metadata = client.get_object(Bucket=source.bucket, Key=source.key("model/model_metadata.json"))["Body"].read()
+    policy = targets.checkpoint_policy(settings)
+    return CarModel(pb, metadata, f"{source.url}/{checkpoint.frozen_graph} (checkpoint {checkpoint.name}, {policy})")
+
+
+def from_container(name: str | None) -> CarModel:
+    from drtasks.carzip.container import model_from_container
+
+    found = model_from_container(name)
+    return CarModel(found.pb_bytes, found.metadata_bytes, f"container {found.container_name}: {found.reason or found.pb_name}")
+
+
+def training_container_running() -> bool:
+    """Whether DRfC's way is available: an engine answers and a training container runs."""
+    from drtasks.carzip.container import connect_docker, training_containers
+
+    try:
+        return bool(training_containers(connect_docker()))
+    except DrtasksError:
+        return False
+
+
+def gather(settings: Settings, source: str, container: str | None) -> CarModel:
+    if source not in ("auto", "container", "s3"):
+        raise DrtasksError(f"--from {source!r}: choose auto, container or s3")
+    if source == "container" or (source == "auto" and (container or training_container_running())):
+        return from_container(container)
+    return from_s3(settings)
+
+
+def build(model: CarModel) -> CarArchive:
+    validate_metadata(model.metadata, "model_metadata.json")
+    data = build_car_archive(model.pb, model.metadata)
+    return CarArchive(data, validate_car_archive(data, "car archive"), model)
+
+
+def plan_upload(archive: CarArchive, target: S3Location) -> tuple[Plan, Any]:
+    """The one-object plan for s3://<bucket>/<prefix>/carfile.tar.gz."""
+    client = make_client(target)
+    item = ManifestItem(CAR_FILE, content=archive.data)
+    with s3_errors(target):
+        existing = {target.relative(o.key): o for o in list_objects(client, target.bucket, target.prefix)}
+    entry = compare(item, existing.get(CAR_FILE), lambda _info: None)
+    return Plan(target, target, [entry], title="car-zip"), client
+
+
+def output_path(output: str, model_name: str) -> Path:
+    """A folder gets a file named after the model, so the car shows that name."""
+    path = Path(output).expanduser()
+    if output.endswith(("/", "\\")) or path.is_dir():
+        return path / archive_file_name(model_name)
+    if not path.name.endswith(".tar.gz"):
+        raise DrtasksError(f"--output {output}: the car loads .tar.gz archives; name the file <model>.tar.gz or give a folder")
+    return path
+
+
+def plan_file(archive: CarArchive, path: Path) -> FileWrite:
+    name = car_model_name(path.name)
+    if not path.exists():
+        return FileWrite(path, Action.ADD, "new", name)
+    if hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(archive.data).digest():
+        return FileWrite(path, Action.UNCHANGED, "same content", name)
+    return FileWrite(path, Action.REPLACE, "content differs", name)
+
+
+def write_file(write: FileWrite, archive: CarArchive) -> None:
+    write.path.parent.mkdir(parents=True, exist_ok=True)
+    partial = write.path.with_name(write.path.name + ".part")
+    partial.write_bytes(archive.data)
+    partial.replace(write.path)  # never leave a half-written archive under the final name

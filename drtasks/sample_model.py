@@ -1,0 +1,364 @@
+"""Write a realistic DRfC-trained model into S3: the layout, names and file shapes of a real run.
+
+Used by the tests and the benchmark. Binary files (checkpoints, frozen graphs) are deterministic
+pseudo-random bytes: sizes and identities matter, TensorFlow never reads them. The text files
+(JSON, YAML, CSV, the reward function) have the shape the simapp and DRfC write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import random
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+KIB = 1024
+MIB = 1024 * KIB
+
+# Seconds since the epoch of the first fake checkpoint; later ones are later by their step count.
+_EPOCH = 1_700_000_000.0
+_STEER = (-30.0, -15.0, 0.0, 15.0, 30.0)
+_SPEEDS = (1.0, 2.0, 3.0)
+
+
+@dataclass(frozen=True)
+class SeededCheckpoint:
+    """One kept checkpoint: its number N, name ``N_Step-M.ckpt`` and its keys (relative to the prefix)."""
+
+    number: int
+    step: int
+    name: str
+    keys: tuple[str, ...]
+    pb_key: str
+    pb_sha256: str
+    avg_eval_metric: float
+    time_stamp: float
+
+    def entry(self) -> dict[str, Any]:
+        """The checkpoint's entry as deepracer_checkpoints.json holds it."""
+        return {"name": self.name, "avg_eval_metric": self.avg_eval_metric, "time_stamp": self.time_stamp}
+
+
+@dataclass(frozen=True)
+class SeededModel:
+    """Everything ``seed_model`` wrote. Keys in ``objects`` are full keys in ``bucket``."""
+
+    bucket: str
+    prefix: str
+    reward_key: str  # full key of the reward function that applies (root one when present)
+    custom_reward_key: str  # full key of the custom_files reward function
+    checkpoints: dict[int, SeededCheckpoint]
+    best: int
+    last: int
+    objects: dict[str, int] = field(default_factory=dict)  # full key -> size
+    sha256: dict[str, str] = field(default_factory=dict)  # full key -> sha256 of the content
+
+    def key(self, relative: str) -> str:
+        return f"{self.prefix}/{relative}" if self.prefix else relative
+
+    @property
+    def model_keys(self) -> list[str]:
+        """Full keys under the model prefix, sorted."""
+        head = f"{self.prefix}/" if self.prefix else ""
+        return sorted(k for k in self.objects if k.startswith(head))
+
+    @property
+    def best_checkpoint(self) -> SeededCheckpoint:
+        return self.checkpoints[self.best]
+
+    @property
+    def last_checkpoint(self) -> SeededCheckpoint:
+        return self.checkpoints[self.last]
+
+    @property
+    def pb_sha256(self) -> dict[int, str]:
+        return {number: cp.pb_sha256 for number, cp in self.checkpoints.items()}
+
+
+def pseudo_random_bytes(seed: int, label: str, size: int) -> bytes:
+    """``size`` deterministic bytes, different for every (seed, label)."""
+    digest = hashlib.sha256(f"{seed}:{label}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big")).randbytes(size)
+
+
+def model_metadata() -> dict[str, Any]:
+    """A discrete PPO action space: every steering angle at every speed."""
+    actions = [
+        {"steering_angle": angle, "speed": speed, "index": index}
+        for index, (angle, speed) in enumerate((a, s) for s in _SPEEDS for a in _STEER)
+    ]
+    return {
+        "action_space": actions,
+        "sensor": ["FRONT_FACING_CAMERA"],
+        "neural_network": "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW",
+        "training_algorithm": "clipped_ppo",
+        "action_space_type": "discrete",
+        "version": "5",
+    }
+
+
+def hyperparameters() -> dict[str, Any]:
+    return {
+        "batch_size": 64,
+        "beta_entropy": 0.01,
+        "discount_factor": 0.99,
+        "e_greedy_value": 0.05,
+        "epsilon_steps": 10000,
+        "exploration_type": "categorical",
+        "loss_type": "huber",
+        "lr": 0.0003,
+        "num_episodes_between_training": 20,
+        "num_epochs": 5,
+        "stack_size": 1,
+        "term_cond_avg_score": 350.0,
+        "term_cond_max_episodes": 1000,
+        "sac_alpha": 0.2,
+    }
+
+
+def reward_function(variant: str) -> str:
+    return f'''"""Reward staying close to the centre line ({variant})."""
+
+
+def reward_function(params):
+    half_width = 0.5 * params["track_width"]
+    distance = params["distance_from_center"]
+    if not params["all_wheels_on_track"]:
+        return 1e-3
+    if distance <= 0.1 * half_width:
+        return 1.0
+    if distance <= 0.25 * half_width:
+        return 0.5
+    if distance <= 0.5 * half_width:
+        return 0.1
+    return 1e-3
+'''
+
+
+def training_params(bucket: str, prefix: str, reward_key: str) -> str:
+    """A DRfC training_params.yaml (every value a quoted string, as DRfC writes it)."""
+    params = {
+        "AWS_REGION": "us-east-1",
+        "JOB_TYPE": "TRAINING",
+        "METRICS_S3_BUCKET": bucket,
+        "METRICS_S3_OBJECT_KEY": f"{prefix}/metrics/TrainingMetrics.json",
+        "MODEL_METADATA_FILE_S3_KEY": f"{prefix}/model/model_metadata.json",
+        "REWARD_FILE_S3_KEY": reward_key,
+        "SAGEMAKER_SHARED_S3_BUCKET": bucket,
+        "SAGEMAKER_SHARED_S3_PREFIX": prefix,
+        "SIMTRACE_S3_BUCKET": bucket,
+        "SIMTRACE_S3_PREFIX": f"{prefix}/training-simtrace",
+        "BODY_SHELL_TYPE": "deepracer",
+        "CAR_COLOR": "Red",
+        "CAR_NAME": "FastCar",
+        "RACE_TYPE": "TIME_TRIAL",
+        "WORLD_NAME": "reInvent2019_track",
+        "DISPLAY_NAME": "FastCar",
+        "RACER_NAME": "FastCar",
+        "ALTERNATE_DRIVING_DIRECTION": "False",
+        "CHANGE_START_POSITION": "True",
+        "ROUND_ROBIN_ADVANCE_DIST": "0.05",
+        "START_POSITION_OFFSET": "0.0",
+        "ENABLE_DOMAIN_RANDOMIZATION": "False",
+        "MIN_EVAL_TRIALS": "5",
+        "BEST_MODEL_METRIC": "progress",
+    }
+    return "".join(f"{key}: '{value}'\n" for key, value in params.items())
+
+
+def training_metrics(rng: random.Random, episodes: int) -> str:
+    """TrainingMetrics.json as the simapp writes it: one entry per training or evaluation episode."""
+    metrics = []
+    clock = int(_EPOCH * 1000)
+    for episode in range(1, episodes + 1):
+        evaluating = episode % 10 == 0
+        progress = round(min(100.0, rng.uniform(5, 40) + episode * 0.6), 2)
+        elapsed = int(rng.uniform(4_000, 30_000))
+        metrics.append(
+            {
+                "reward_score": round(progress * rng.uniform(0.8, 1.6), 2),
+                "metric_time": clock + elapsed,
+                "start_time": clock,
+                "elapsed_time_in_milliseconds": elapsed,
+                "episode": episode // 10 if evaluating else episode,
+                "trial": 1 + episode % 5 if evaluating else episode % 20 + 1,
+                "phase": "evaluation" if evaluating else "training",
+                "completion_percentage": int(progress),
+                "episode_status": "Lap complete" if progress >= 100 else "Off track",
+            }
+        )
+        clock += elapsed + 500
+    return json.dumps({"metrics": metrics, "version": "2", "best_model_metric": "progress"})
+
+
+_SIMTRACE_HEADER = (
+    "episode,steps,X,Y,yaw,steer,throttle,action,reward,done,all_wheels_on_track,progress,"
+    "closest_waypoint,track_len,tstamp,episode_status,pause_duration\n"
+)
+
+
+def simtrace(rng: random.Random, iteration: int, episodes: int = 4, steps: int = 60) -> str:
+    """One iteration's simulation trace CSV (a few episodes of steps)."""
+    rows = [_SIMTRACE_HEADER]
+    stamp = _EPOCH + iteration * 600
+    for offset in range(episodes):
+        episode = iteration * episodes + offset
+        x, y, yaw = 0.3, 2.7, 0.0
+        for step in range(1, steps + 1):
+            action = rng.randrange(len(_STEER) * len(_SPEEDS))
+            steer, speed = _STEER[action % len(_STEER)], _SPEEDS[action // len(_STEER)]
+            yaw += steer / 10
+            x += 0.05 * speed
+            y += rng.uniform(-0.01, 0.01)
+            stamp += 1 / 15
+            done = step == steps
+            rows.append(
+                f"{episode},{step},{x:.4f},{y:.4f},{yaw:.4f},{steer:.1f},{speed:.1f},{action},"
+                f"{rng.uniform(0, 1):.4f},{done},True,{step * 100 / (steps * 3):.4f},{step % 150},"
+                f"17.71,{stamp:.3f},{'off_track' if done else 'prepare' if step == 1 else 'in_progress'},0.0\n"
+            )
+    return "".join(rows)
+
+
+def _checkpoint_steps(numbers: Iterable[int], rng: random.Random) -> dict[int, int]:
+    steps, total = {}, 0
+    for number in sorted(numbers):
+        total = max(total, number * 540) + rng.randrange(1, 400)
+        steps[number] = total
+    return steps
+
+
+def seed_model(
+    client: Any,
+    bucket: str,
+    prefix: str,
+    *,
+    checkpoints: Iterable[int] = (10, 13, 16, 19),
+    best: int | None = None,
+    data_size: int = 256 * KIB,
+    pb_size: int = 128 * KIB,
+    meta_size: int = 32 * KIB,
+    index_size: int = 1 * KIB,
+    reward_key: str = "custom_files/reward_function.py",
+    reward_at_root: bool = False,
+    with_metrics: bool = True,
+    simtrace_iterations: int = 3,
+    workers: int = 1,
+    markers: Iterable[str] = (),
+    multipart_threshold: int = 64 * MIB,
+    seed: int = 0,
+) -> SeededModel:
+    """Write a trained model at ``s3://bucket/prefix/`` (plus the custom_files beside it).
+
+    ``best`` defaults to the second kept checkpoint (the highest ``avg_eval_metric``), so best != last
+    whenever more than one checkpoint is kept. ``markers`` adds e.g. ``.ready`` under ``model/``.
+    Objects above ``multipart_threshold`` are uploaded in parts (their ETag is then not an MD5).
+    """
+    numbers = sorted(set(checkpoints))
+    if not numbers:
+        raise ValueError("seed_model needs at least one checkpoint")
+    last = numbers[-1]
+    best = best if best is not None else (numbers[1] if len(numbers) > 1 else last)
+    if best not in numbers:
+        raise ValueError(f"best checkpoint {best} is not among {numbers}")
+    prefix = prefix.strip("/")
+    rng = random.Random(seed)
+    files: dict[str, bytes] = {}
+
+    def put(relative: str, body: bytes | str) -> None:
+        files[f"{prefix}/{relative}" if prefix else relative] = body.encode() if isinstance(body, str) else body
+
+    kept: dict[int, SeededCheckpoint] = {}
+    steps = _checkpoint_steps(numbers, rng)
+    for number in numbers:
+        name = f"{number}_Step-{steps[number]}.ckpt"
+        sizes = {"data-00000-of-00001": data_size, "index": index_size, "meta": meta_size}
+        keys = []
+        for suffix, size in sizes.items():
+            keys.append(f"model/{name}.{suffix}")
+            put(keys[-1], pseudo_random_bytes(seed, f"{number}.{suffix}", size))
+        pb = pseudo_random_bytes(seed, f"{number}.pb", pb_size)
+        pb_key = f"model/model_{number}.pb"
+        put(pb_key, pb)
+        metric = 71.5 if number == best else round(rng.uniform(20, 70), 1)
+        kept[number] = SeededCheckpoint(
+            number=number,
+            step=steps[number],
+            name=name,
+            keys=(*keys, pb_key),
+            pb_key=pb_key,
+            pb_sha256=hashlib.sha256(pb).hexdigest(),
+            avg_eval_metric=metric,
+            time_stamp=_EPOCH + steps[number],
+        )
+
+    last_name = kept[last].name
+    put(
+        "model/deepracer_checkpoints.json",
+        json.dumps({"best_checkpoint": kept[best].entry(), "last_checkpoint": kept[last].entry()}),
+    )
+    put("model/.coach_checkpoint", f"{last_name}\n")
+    put(
+        "model/checkpoint",
+        f'model_checkpoint_path: "{last_name}"\n'
+        + "".join(f'all_model_checkpoint_paths: "{kept[n].name}"\n' for n in numbers),
+    )
+    metadata = json.dumps(model_metadata(), indent=4)
+    hyper = json.dumps(hyperparameters(), indent=4)
+    put("model/model_metadata.json", metadata)
+    for marker in markers:
+        put(f"model/{marker}", b"")
+    put("ip/hyperparameters.json", hyper)
+    put("ip/ip.json", json.dumps({"IP": "172.18.0.3"}))
+    put("ip/done", b"")
+
+    custom_dir = reward_key.rsplit("/", 1)[0] if "/" in reward_key else ""
+    custom_reward = reward_function("custom_files")
+    files[reward_key] = custom_reward.encode()
+    files[f"{custom_dir}/model_metadata.json" if custom_dir else "model_metadata.json"] = metadata.encode()
+    files[f"{custom_dir}/hyperparameters.json" if custom_dir else "hyperparameters.json"] = hyper.encode()
+    effective_reward = reward_key
+    if reward_at_root:
+        put("reward_function.py", reward_function("model root"))
+        effective_reward = f"{prefix}/reward_function.py" if prefix else "reward_function.py"
+
+    worker_ids = [None] if workers <= 1 else list(range(1, workers + 1))
+    for worker in worker_ids:
+        suffix = "" if worker is None else f"_{worker}"
+        put(f"training_params{suffix}.yaml", training_params(bucket, prefix, reward_key))
+        if with_metrics:
+            put(f"metrics/TrainingMetrics{suffix}.json", training_metrics(rng, episodes=40 + 20 * len(numbers)))
+    for iteration in range(simtrace_iterations):
+        put(f"training-simtrace/{iteration}-iteration.csv", simtrace(rng, iteration))
+
+    _upload_all(client, bucket, files, multipart_threshold)
+    return SeededModel(
+        bucket=bucket,
+        prefix=prefix,
+        reward_key=effective_reward,
+        custom_reward_key=reward_key,
+        checkpoints=kept,
+        best=best,
+        last=last,
+        objects={key: len(body) for key, body in files.items()},
+        sha256={key: hashlib.sha256(body).hexdigest() for key, body in files.items()},
+    )
+
+
+def _upload_all(client: Any, bucket: str, files: dict[str, bytes], multipart_threshold: int) -> None:
+    from boto3.s3.transfer import TransferConfig
+
+    config = TransferConfig(multipart_threshold=multipart_threshold, max_concurrency=4)
+
+    def upload(item: tuple[str, bytes]) -> None:
+        key, body = item
+        if len(body) < multipart_threshold:
+            client.put_object(Bucket=bucket, Key=key, Body=body)
+        else:
+            client.upload_fileobj(io.BytesIO(body), bucket, key, Config=config)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(upload, files.items()))

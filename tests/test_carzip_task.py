@@ -1,0 +1,215 @@
+"""inv car-zip / dr-upload-car-zip: the car's archive from S3 or the training container, then uploaded."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drtasks.carzip import archive as car_archive
+from tests.cli import drtasks, run
+
+UPLOAD_PREFIX = "race-model-1"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def members(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def model(seeded_model: Any) -> Any:
+    return seeded_model.model
+
+
+@pytest.fixture
+def dr_dir(tmp_path: Path, s3_server: Any, model: Any) -> Path:
+    upload_bucket = s3_server.new_bucket()
+    (tmp_path / "system.env").write_text(
+        f"DR_LOCAL_S3_ENDPOINT_URL={s3_server.endpoint_url}\nDR_LOCAL_S3_PROFILE={s3_server.aws_profile}\n"
+        f"DR_LOCAL_S3_BUCKET={model.bucket}\nDR_UPLOAD_S3_ENDPOINT_URL={s3_server.endpoint_url}\n"
+        f"DR_UPLOAD_S3_PROFILE={s3_server.aws_profile}\nDR_UPLOAD_S3_BUCKET={upload_bucket}\n"
+    )
+    (tmp_path / "run.env").write_text(f"DR_LOCAL_S3_MODEL_PREFIX={model.prefix}\nDR_UPLOAD_S3_PREFIX={UPLOAD_PREFIX}\n")
+    return tmp_path
+
+
+def upload_bucket_of(dr_dir: Path) -> str:
+    line = next(l for l in (dr_dir / "system.env").read_text().splitlines() if l.startswith("DR_UPLOAD_S3_BUCKET="))
+    return line.split("=", 1)[1]
+
+
+def car_file(s3_server: Any, bucket: str, key: str = f"{UPLOAD_PREFIX}/carfile.tar.gz") -> bytes | None:
+    client = s3_server.client()
+    try:
+        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except client.exceptions.NoSuchKey:
+        return None
+
+
+def metadata_of(s3_server: Any, model: Any) -> bytes:
+    return s3_server.client().get_object(Bucket=model.bucket, Key=model.key("model/model_metadata.json"))["Body"].read()
+
+
+@pytest.mark.parametrize("flags, which", [((), "last"), (("--best",), "best"), (("-c", "16"), 16)])
+def test_from_s3_the_archive_holds_the_chosen_graph_and_the_metadata(dr_dir: Path, s3_server: Any, model: Any, flags: tuple[str, ...], which: Any) -> None:
+    result = drtasks("car-zip", "--from", "s3", "-f", *flags, dr_dir=dr_dir)
+    assert result.code == 0, result.err
+    number = {"last": model.last, "best": model.best}.get(which, which)
+    data = car_file(s3_server, upload_bucket_of(dr_dir))
+    assert data is not None
+    content = members(data)
+    assert set(content) == {"agent/model.pb", "model_metadata.json"}
+    assert sha(content["agent/model.pb"]) == model.pb_sha256[number]
+    assert content["model_metadata.json"] == metadata_of(s3_server, model)
+    assert "agent/model.pb" in result.out and sha(content["agent/model.pb"]) in result.out  # the members table
+
+
+def test_without_a_running_container_auto_builds_from_s3(dr_dir: Path, s3_server: Any, model: Any) -> None:
+    result = drtasks("car-zip", "-f", dr_dir=dr_dir, env={"DOCKER_HOST": f"unix://{dr_dir}/no-engine.sock"})
+    assert result.code == 0, result.err
+    assert f"model_{model.last}.pb" in result.out
+    assert car_file(s3_server, upload_bucket_of(dr_dir)) is not None
+
+
+def test_dry_run_writes_nothing_and_rerun_is_a_no_op(dr_dir: Path, s3_server: Any, tmp_path: Path) -> None:
+    dry = drtasks("car-zip", "--from", "s3", "-d", "-o", str(tmp_path / "out") + "/", dr_dir=dr_dir)
+    assert dry.code == 0, dry.err
+    assert "Dry run: nothing was written." in dry.out and "carfile.tar.gz" in dry.out
+    assert car_file(s3_server, upload_bucket_of(dr_dir)) is None and not (tmp_path / "out").exists()
+    assert drtasks("car-zip", "--from", "s3", "-f", dr_dir=dr_dir).code == 0
+    again = drtasks("car-zip", "--from", "s3", "-f", dr_dir=dr_dir)
+    assert again.code == 0 and "Nothing to do" in again.out
+
+
+def test_asks_before_writing_and_refuses_without_an_answer(dr_dir: Path, s3_server: Any) -> None:
+    result = drtasks("car-zip", "--from", "s3", dr_dir=dr_dir, stdin="")
+    assert result.code != 0 and "pass --force" in result.err
+    assert car_file(s3_server, upload_bucket_of(dr_dir)) is None
+
+
+def test_output_folder_names_the_file_after_the_model_and_no_upload_keeps_it_local(dr_dir: Path, s3_server: Any, tmp_path: Path) -> None:
+    out = tmp_path / "cars"
+    result = drtasks("car-zip", "--from", "s3", "-f", "-N", "-o", f"{out}/", "--name", "Summit Final v2", dr_dir=dr_dir)
+    assert result.code == 0, result.err
+    written = out / "Summit_Final_v2.tar.gz"
+    assert written.is_file() and set(members(written.read_bytes())) == {"agent/model.pb", "model_metadata.json"}
+    assert "the car will name the model 'Summit_Final_v2'" in result.out
+    assert car_file(s3_server, upload_bucket_of(dr_dir)) is None
+    refused = drtasks("car-zip", "--from", "s3", "-f", "-o", str(tmp_path / "model.zip"), dr_dir=dr_dir)
+    assert refused.code != 0 and "--output" in refused.err and "Traceback" not in refused.text
+
+
+def test_local_flag_uploads_into_the_training_bucket(dr_dir: Path, s3_server: Any, model: Any) -> None:
+    result = run("dr-upload-car-zip", "-L", "-f", dr_dir=dr_dir, env={"DOCKER_HOST": f"unix://{dr_dir}/none.sock"})
+    assert result.code == 0, result.err
+    assert car_file(s3_server, model.bucket) is not None
+    assert car_file(s3_server, upload_bucket_of(dr_dir)) is None
+
+
+def test_missing_metadata_is_refused_and_nothing_uploaded(dr_dir: Path, s3_server: Any, model: Any) -> None:
+    s3_server.client().delete_object(Bucket=model.bucket, Key=model.key("model/model_metadata.json"))
+    result = drtasks("car-zip", "--from", "s3", "-f", dr_dir=dr_dir)
+    assert result.code != 0 and "model/model_metadata.json" in result.err and "Traceback" not in result.text
+    assert car_file(s3_server, upload_bucket_of(dr_dir)) is None
+
+
+def test_metadata_without_an_action_space_is_refused(dr_dir: Path, s3_server: Any, model: Any) -> None:
+    s3_server.client().put_object(Bucket=model.bucket, Key=model.key("model/model_metadata.json"), Body=json.dumps({"sensor": ["FRONT_FACING_CAMERA"]}).encode())
+    result = drtasks("car-zip", "--from", "s3", "-f", dr_dir=dr_dir)
+    assert result.code != 0 and "action" in result.err and "Traceback" not in result.text
+    assert car_file(s3_server, upload_bucket_of(dr_dir)) is None
+
+
+def in_process(dr_dir: Path, monkeypatch: pytest.MonkeyPatch, **request: Any) -> None:
+    from drtasks.tasks.carzip_tasks import CarZipRequest, run_car_zip
+
+    monkeypatch.setenv("DR_DIR", str(dr_dir))
+    run_car_zip(CarZipRequest(source="s3", force=True, **request))
+
+
+def test_an_archive_over_the_car_limit_is_refused_before_upload(dr_dir: Path, s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from drtasks.errors import DrtasksError
+
+    monkeypatch.setattr(car_archive, "CAR_UPLOAD_LIMIT_BYTES", 1000)
+    with pytest.raises(DrtasksError, match="the car accepts uploads under"):
+        in_process(dr_dir, monkeypatch)
+    assert car_file(s3_server, upload_bucket_of(dr_dir)) is None
+
+
+def test_an_archive_with_two_graphs_is_refused_before_upload(dr_dir: Path, s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from drtasks.carzip import flow
+    from drtasks.errors import DrtasksError
+
+    def two_graphs(pb: bytes, metadata: bytes) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            for name, data in (("agent/model.pb", pb), ("agent/other.pb", pb), ("model_metadata.json", metadata)):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        return buffer.getvalue()
+
+    monkeypatch.setattr(flow, "build_car_archive", two_graphs)
+    with pytest.raises(DrtasksError, match=r"\.pb"):
+        in_process(dr_dir, monkeypatch)
+    assert car_file(s3_server, upload_bucket_of(dr_dir)) is None
+
+
+# -- from the running training container, on a real container engine ------------------------
+
+
+def container_files(model: Any, s3_server: Any, number: int) -> dict[str, bytes]:
+    client = s3_server.client()
+    checkpoint = model.checkpoints[number]
+    pb = client.get_object(Bucket=model.bucket, Key=model.key(f"model/model_{number}.pb"))["Body"].read()
+    return {
+        f"model_{number}.pb": pb,
+        "model_metadata.json": metadata_of(s3_server, model),
+        ".coach_checkpoint": f"{checkpoint.name}\n".encode(),
+        f"{checkpoint.name}.index": b"index",
+    }
+
+
+def test_from_the_running_container_like_drfc(dr_dir: Path, s3_server: Any, model: Any, clean_docker_engine: Any) -> None:
+    clean_docker_engine.run_container("dr_algo-1-abcd", container_files(model, s3_server, 16))
+    env = {"DOCKER_HOST": clean_docker_engine.base_url}
+    result = run("dr-upload-car-zip", "-f", dr_dir=dr_dir, env=env)  # auto: the container wins when it runs
+    assert result.code == 0, result.err
+    assert "container dr_algo-1-abcd" in result.out
+    content = members(car_file(s3_server, upload_bucket_of(dr_dir)) or b"")
+    assert sha(content["agent/model.pb"]) == model.pb_sha256[16]
+
+
+def test_two_training_containers_need_a_name(dr_dir: Path, s3_server: Any, model: Any, clean_docker_engine: Any) -> None:
+    clean_docker_engine.run_container("dr_algo-1-aaaa", container_files(model, s3_server, 13))
+    clean_docker_engine.run_container("dr_algo-1-bbbb", container_files(model, s3_server, 16))
+    env = {"DOCKER_HOST": clean_docker_engine.base_url}
+    result = drtasks("car-zip", "--from", "container", "-f", dr_dir=dr_dir, env=env)
+    assert result.code != 0 and "dr_algo-1-aaaa" in result.err and "dr_algo-1-bbbb" in result.err and "--container" in result.err
+    assert car_file(s3_server, upload_bucket_of(dr_dir)) is None
+    chosen = drtasks("car-zip", "--from", "container", "--container", "dr_algo-1-aaaa", "-f", dr_dir=dr_dir, env=env)
+    assert chosen.code == 0, chosen.err
+    assert sha(members(car_file(s3_server, upload_bucket_of(dr_dir)) or b"")["agent/model.pb"]) == model.pb_sha256[13]
+
+
+def test_from_container_when_none_runs_suggests_s3(dr_dir: Path, clean_docker_engine: Any) -> None:
+    result = drtasks("car-zip", "--from", "container", "-f", dr_dir=dr_dir, env={"DOCKER_HOST": clean_docker_engine.base_url})
+    assert result.code != 0 and "--from s3" in result.err and "Traceback" not in result.text
+
+
+def test_a_hostile_model_folder_in_the_container_is_refused(dr_dir: Path, s3_server: Any, model: Any, clean_docker_engine: Any) -> None:
+    files = container_files(model, s3_server, 16)
+    clean_docker_engine.run_container("dr_algo-1-evil", files, symlinks={"escape.pb": "/etc/passwd"})
+    result = drtasks("car-zip", "--from", "container", "-f", dr_dir=dr_dir, env={"DOCKER_HOST": clean_docker_engine.base_url})
+    assert result.code != 0 and "link" in result.err and "Traceback" not in result.text
+    assert car_file(s3_server, upload_bucket_of(dr_dir)) is None
