@@ -46,8 +46,12 @@ def human(size: int | None) -> str:
 
 
 def plan_table(plan: "Plan", show_unchanged: bool = True) -> Table:
-    mode = "server-side copy" if plan.server_side else "streamed between endpoints"
-    table = Table(title=f"{plan.title}: {plan.source.url} -> {plan.target.url} ({mode})", title_justify="left")
+    if plan.source == plan.target:  # nothing is copied from elsewhere (wipe, generated files)
+        heading = f"{plan.title}: {plan.target.url}"
+    else:
+        mode = "server-side copy" if plan.server_side else "streamed between endpoints"
+        heading = f"{plan.title}: {plan.source.url} -> {plan.target.url} ({mode})"
+    table = Table(title=heading, title_justify="left")
     table.add_column("", width=1)
     table.add_column("key")
     table.add_column("action")
@@ -73,7 +77,7 @@ def plan_table(plan: "Plan", show_unchanged: bool = True) -> Table:
 def plan_summary(plan: "Plan") -> str:
     s = plan.summary()
     parts = [
-        f"{s['objects']} objects: {s['add']} to add, {s['replace']} to replace, {s['unchanged']} unchanged",
+        f"{s['objects']} object{'s' if s['objects'] != 1 else ''}: {s['add']} to add, {s['replace']} to replace, {s['unchanged']} unchanged",
         f"{s['delete']} to delete",
         f"{human(s['bytes_to_move'])} to move through this machine",
         f"{human(s['bytes_copied_server_side'])} copied server-side",

@@ -23,6 +23,7 @@ class CarZipRequest:
     name: str | None = None
     force: bool = False
     dry_run: bool = False
+    overrides: dict[str, tuple[str, str]] | None = None  # DR_* -> (value, origin), above every layer
 
 
 def run_car_zip(request: CarZipRequest) -> None:
@@ -34,7 +35,7 @@ def run_car_zip(request: CarZipRequest) -> None:
     from drtasks.errors import DrtasksError
     from drtasks.transfer import apply, verify
 
-    settings = settings_for(request.profile, checkpoint_flags(request.best, request.checkpoint))
+    settings = settings_for(request.profile, {**checkpoint_flags(request.best, request.checkpoint), **(request.overrides or {})})
     source = request.source or settings.get("DR_CAR_ZIP_SOURCE") or "auto"
     container = request.container or settings.get("DR_CAR_ZIP_CONTAINER")
     output = request.output or settings.get("DR_CAR_ZIP_OUTPUT")

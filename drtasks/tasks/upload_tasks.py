@@ -24,6 +24,7 @@ class UploadRequest:
     import_name: str | None = None  # set (even to "") to chain an import; "" means the upload prefix
     json: bool = False
     increment: bool = False
+    overrides: dict[str, tuple[str, str]] | None = None  # DR_* -> (value, origin), above every layer
 
 
 def upload_flags(request: UploadRequest) -> dict[str, tuple[str, str]]:
@@ -47,7 +48,7 @@ def run_upload(request: UploadRequest) -> None:
         from drtasks.increment import run_increment
 
         run_increment(request.profile, delimiter="-", wipe=False, force=request.force, dry_run=request.dry_run)
-    settings = settings_for(request.profile, upload_flags(request))
+    settings = settings_for(request.profile, {**upload_flags(request), **(request.overrides or {})})
     if request.import_name is not None:
         # Fail before uploading when the import could not follow.
         from drtasks.tasks.import_tasks import check_import_possible
