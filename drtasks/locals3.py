@@ -112,15 +112,35 @@ def write_identities(path: Path, access_key: str, secret_key: str) -> None:
     _write_private(path, json.dumps(identities, indent=2))
 
 
+def _drop_expect_header(request: Any, **_: Any) -> None:
+    request.headers.pop("Expect", None)
+
+
+def disable_expect_continue(client: Any) -> Any:
+    """Stop ``client`` sending ``Expect: 100-continue`` (botocore issue #3755).
+
+    After a zero-byte PUT, botocore leaves the pooled connection in a state where the next request
+    stalls for the whole read timeout (60 s) and is then sent again. The header is not signed, so
+    dropping it is safe; S3, MinIO and SeaweedFS all accept bodies without it.
+    """
+    client.meta.events.register("before-send.s3", _drop_expect_header, unique_id="drtasks-no-expect")
+    return client
+
+
 def raw_client(endpoint_url: str, access_key: str, secret_key: str, *, quick: bool = False) -> Any:
     """A boto3 S3 client with explicit keys (``quick``: short timeouts, no retries, for polling)."""
     import boto3
     from botocore.config import Config
 
-    options: dict[str, Any] = {"s3": {"addressing_style": "path"}}
+    options: dict[str, Any] = {
+        "s3": {"addressing_style": "path"},
+        # SeaweedFS stalls on the newer default streamed checksums of uploads.
+        "request_checksum_calculation": "when_required",
+        "response_checksum_validation": "when_required",
+    }
     if quick:
         options.update(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1, "mode": "standard"})
-    return boto3.client(
+    client = boto3.client(
         "s3",
         endpoint_url=endpoint_url,
         aws_access_key_id=access_key,
@@ -128,6 +148,7 @@ def raw_client(endpoint_url: str, access_key: str, secret_key: str, *, quick: bo
         region_name=REGION,
         config=Config(**options),
     )
+    return disable_expect_continue(client)
 
 
 def answers(endpoint_url: str, access_key: str, secret_key: str) -> bool:

@@ -351,6 +351,10 @@ def seed_model(
 def _upload_all(client: Any, bucket: str, files: dict[str, bytes], multipart_threshold: int) -> None:
     from boto3.s3.transfer import TransferConfig
 
+    from drtasks.locals3 import disable_expect_continue
+
+    # Real models hold zero-byte files (ip/done, markers): keep them from stalling the next PUT.
+    disable_expect_continue(client)
     config = TransferConfig(multipart_threshold=multipart_threshold, max_concurrency=4)
 
     def upload(item: tuple[str, bytes]) -> None:

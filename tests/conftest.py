@@ -26,6 +26,9 @@ from drtasks import s3
 from drtasks.locals3 import S3Server, ensure_bucket
 from drtasks.sample_model import SeededModel, seed_model
 
+# The real container engine (podman serving the Docker API) for the car-zip tests.
+pytest_plugins = ["tests.podman"]
+
 PROFILE_A = "drtasks-test-a"
 PROFILE_B = "drtasks-test-b"
 MODEL_PREFIX = "rl-deepracer-sagemaker"

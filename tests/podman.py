@@ -82,8 +82,10 @@ class PodmanEngine:
         self.workdir = workdir
         self.socket = workdir / "podman.sock"
         self.base_url = f"unix://{self.socket}"
-        conf = workdir / "containers.conf"
-        conf.write_text(CONTAINERS_CONF)
+        # CI writes its own (CONTAINERS_CONF); elsewhere the tests bring the settings they need.
+        conf = Path(os.environ["CONTAINERS_CONF"]) if os.environ.get("CONTAINERS_CONF") else workdir / "containers.conf"
+        if not conf.is_file():
+            conf.write_text(CONTAINERS_CONF)
         self._env = {**os.environ, "CONTAINERS_CONF": str(conf)}
         self._global = [
             "--root", str(workdir / "storage"),

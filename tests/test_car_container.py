@@ -22,7 +22,7 @@ from drtasks.carzip.container import (
     read_model_tar,
 )
 from drtasks.errors import DrtasksError
-from tests.podman import PodmanEngine, clean_docker_engine, docker_engine  # noqa: F401  (fixtures)
+from tests.podman import PodmanEngine
 
 METADATA = json.dumps({"action_space": [{"steering_angle": 0, "speed": 1.0}], "version": "5"}).encode()
 CHECKPOINTS = json.dumps(

@@ -42,6 +42,8 @@ class ImportSection(_Section):
     endpoint_url: str | None = None
     droa_url: str | None = None
     droa_username: str | None = None
+    droa_s3_endpoint_url: str | None = None
+    poll_seconds: Union[int, float, None] = None
 
 
 class CarZipSection(_Section):
@@ -106,6 +108,8 @@ PROFILE_VARIABLES: dict[tuple[str, ...], str] = {
     ("import", "endpoint_url"): "DR_IMPORT_ENDPOINT_URL",
     ("import", "droa_url"): "DR_DROA_URL",
     ("import", "droa_username"): "DR_DROA_USERNAME",
+    ("import", "droa_s3_endpoint_url"): "DR_DROA_S3_ENDPOINT_URL",
+    ("import", "poll_seconds"): "DR_IMPORT_POLL_SECONDS",
     ("car_zip", "source"): "DR_CAR_ZIP_SOURCE",
     ("car_zip", "container"): "DR_CAR_ZIP_CONTAINER",
     ("car_zip", "output"): "DR_CAR_ZIP_OUTPUT",

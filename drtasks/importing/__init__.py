@@ -1,0 +1,1 @@
+"""Importing an uploaded model into a DeepRacer service (the AWS console, DeepRacer on AWS)."""

@@ -1,0 +1,185 @@
+"""DRoA import as plain functions: the upload DRoA's backend reads, checked, planned, then imported.
+
+The model goes from the SOURCE (training) bucket straight into the deployment's transit bucket under
+``uploads/models/<uuid>/``, through the same manifest, plan and transfer as ``inv upload``; only
+training_params.yaml differs (S3 fields on the DRoA bucket, WORLD_NAME without a direction suffix,
+a boolean TRACK_DIRECTION_CLOCKWISE). The files DRoA reads are checked with its rules first.
+
+Settings: DR_DROA_URL (the site), DR_DROA_USERNAME; the password comes from DR_DROA_PASSWORD or a
+prompt and is never stored. DR_DROA_S3_ENDPOINT_URL redirects the transit bucket to an S3-compatible
+endpoint (tests); without it botocore's own AWS_ENDPOINT_URL_S3 is honoured, else AWS S3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from drtasks.config import targets
+from drtasks.config.settings import Settings
+from drtasks.errors import DrtasksError
+from drtasks.importing.flow import ImportRequest
+from drtasks.manifest import ManifestItem, find_pieces, upload_manifest
+from drtasks.model import Checkpoint, SourceModel
+from drtasks.plan import Plan, plan_upload
+from drtasks.s3 import S3Location, close_after_empty_puts, make_client, s3_errors
+from drtasks.transfer import Check, Progress, TransferConfig, apply, verify
+
+# DRoA's upload skips archives; so do we.
+SKIPPED_SUFFIXES = (".gz", ".zip")
+# The web UI refuses bigger folders; the API may too.
+UPLOAD_CAP = 1024 * 1024 * 1024
+DROA_MODEL_COLUMNS = ["name", "status", "created", "id"]
+
+
+def _where(settings: Settings, key: str) -> str:
+    origin = settings.origin(key)
+    return f" ({origin})" if origin else ""
+
+
+def droa_site(settings: Settings) -> tuple[str, str]:
+    """(site url, username); both must be set."""
+    url = settings.require("DR_DROA_URL", "set the DRoA site's address in the profile's import.droa_url")
+    if not url.startswith(("https://", "http://")):
+        raise DrtasksError(f"DR_DROA_URL is {url!r}{_where(settings, 'DR_DROA_URL')}; expected an https:// address")
+    username = settings.require("DR_DROA_USERNAME", "set your DRoA user name in the profile's import.droa_username")
+    return url, username
+
+
+def check_droa_request(settings: Settings, request: ImportRequest) -> None:
+    """Name, description and site settings: everything decidable without a call."""
+    from drtasks.importing.droa_rules import check_names
+
+    refused = check_names(request.name, request.description)
+    if refused:
+        raise DrtasksError("DRoA would refuse the import: " + "; ".join(str(p) for p in refused))
+    droa_site(settings)
+
+
+def sign_in(settings: Settings) -> Any:
+    """A DroaSession: cached temporary credentials, else DR_DROA_PASSWORD or a prompt."""
+    from drtasks.importing import droa
+
+    url, username = droa_site(settings)
+    return droa.sign_in(url, username)
+
+
+def transit_endpoint(settings: Settings) -> str | None:
+    return settings.get("DR_DROA_S3_ENDPOINT_URL")
+
+
+def transit_client(session: Any, endpoint_url: str | None, concurrency: int) -> Any:
+    client = session.s3_client(
+        endpoint_url,
+        max_pool_connections=concurrency + 2,
+        retries={"max_attempts": 3, "mode": "standard"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    close_after_empty_puts(client)
+    return client
+
+
+@dataclass
+class DroaUploadJob:
+    plan: Plan
+    checkpoint: Checkpoint
+    source_client: Any
+    target_client: Any
+    bucket: str
+    prefix: str  # uploads/models/<uuid>
+    warnings: list[str] = field(default_factory=list)
+
+
+def _read(client: Any, item: ManifestItem) -> bytes:
+    if item.content is not None or item.source is None:
+        return item.content or b""
+    return client.get_object(Bucket=item.source.bucket, Key=item.source.key)["Body"].read()
+
+
+def files_droa_reads(manifest: list[ManifestItem], source_client: Any, source: S3Location) -> dict[str, bytes | None]:
+    """The four small files DRoA's backend reads, as they will be uploaded (None when absent)."""
+    from drtasks.importing.droa_rules import REQUIRED_FILES
+
+    by_key = {item.key: item for item in manifest}
+    with s3_errors(source):
+        return {name: _read(source_client, by_key[name]) if name in by_key else None for name in REQUIRED_FILES}
+
+
+def droa_manifest(settings: Settings, model: SourceModel, checkpoint: Checkpoint, pieces: Any, target: S3Location) -> list[ManifestItem]:
+    """dr-upload-model's manifest with DRoA's training_params.yaml, archives left out."""
+    from drtasks.importing.droa_rules import dump_training_params, training_params_for_droa
+    from drtasks.training_params import training_params
+
+    metrics_key = next(
+        (f"metrics/{o.key[len(pieces.metrics_folder):]}" for o in pieces.metrics if o.key.endswith("TrainingMetrics.json")),
+        "metrics/TrainingMetrics.json",
+    )
+    base = training_params(settings, target, metrics_key)
+    params = dump_training_params(training_params_for_droa(base, target.bucket, target.prefix)).encode()
+    manifest = upload_manifest(model, checkpoint, pieces, params)
+    return [item for item in manifest if not item.key.lower().endswith(SKIPPED_SUFFIXES)]
+
+
+def prepare_droa_upload(
+    settings: Settings, session: Any, request: ImportRequest, config: TransferConfig | None = None
+) -> DroaUploadJob:
+    """Everything up to the plan; refuses with every blocking problem before anything is written."""
+    from drtasks.importing import droa
+    from drtasks.importing.droa_rules import check_import
+
+    config = config or TransferConfig()
+    source = targets.source_location(settings)
+    source_client = make_client(source, max_pool_connections=config.max_concurrency + 2)
+    model = SourceModel.load(source_client, source)
+    policy = targets.checkpoint_policy(settings)
+    checkpoint = model.select(policy)
+    pieces = find_pieces(source_client, model, checkpoint, targets.reward_key(settings), targets.metrics_prefix(settings))
+
+    bucket = session.deployment.upload_bucket_name
+    prefix = droa.new_upload_prefix()
+    # The racer's temporary credentials reach the transit bucket, never the training bucket: the
+    # profile label keeps the two locations on different "services", so the transfer streams.
+    target = S3Location(bucket, prefix, transit_endpoint(settings), f"droa:{session.username}", session.region)
+    manifest = droa_manifest(settings, model, checkpoint, pieces, target)
+
+    problems = check_import(request.name, request.description, files_droa_reads(manifest, source_client, source))
+    blocking = [str(p) for p in problems if p.blocking]
+    if blocking:
+        raise DrtasksError("DRoA would refuse this model, nothing was written: " + "; ".join(blocking))
+
+    target_client = transit_client(session, target.endpoint_url, config.max_concurrency)
+    plan = plan_upload(manifest, source, target, target_client, title="DRoA upload")
+    plan.notes.append(f"checkpoint {checkpoint.name} ({policy})")
+    plan.notes.append(f"then import as '{request.name}' from s3://{bucket}/{prefix}")
+    warnings = [str(p) for p in problems if not p.blocking]
+    total = sum(item.size for item in manifest)
+    if total > UPLOAD_CAP:
+        warnings.append(f"the upload is {total / UPLOAD_CAP:.2f} GiB; DRoA's web UI accepts at most 1 GiB")
+    plan.notes += [f"warning: {w}" for w in warnings]
+    return DroaUploadJob(plan, checkpoint, source_client, target_client, bucket, prefix, warnings)
+
+
+def execute_droa_upload(job: DroaUploadJob, progress: Progress | None = None) -> list[Check]:
+    apply(job.plan, job.source_client, job.target_client, None, progress)
+    return verify(job.plan, job.target_client)
+
+
+def droa_models(session: Any) -> Any:
+    """The racer's DRoA models as a DataFrame (name, status, created, id)."""
+    import pandas as pd
+
+    rows = [
+        {
+            "name": model.get("name"),
+            "status": model.get("status"),
+            "created": next((model[k] for k in ("createdAt", "creationTime", "createdDate") if model.get(k)), None),
+            "id": model.get("modelId"),
+        }
+        for model in session.api().list_models()
+    ]
+    frame = pd.DataFrame(rows, columns=DROA_MODEL_COLUMNS)
+    numeric = pd.api.types.is_numeric_dtype(frame["created"]) and not frame.empty
+    # Epoch milliseconds or ISO text, whichever the deployment answers.
+    frame["created"] = pd.to_datetime(frame["created"], unit="ms" if numeric else None, utc=True, errors="coerce")
+    return frame
