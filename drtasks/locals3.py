@@ -40,6 +40,9 @@ READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
 
+MAX_VOLUMES = 2000
+
+
 def weed_binary() -> str:
     """The ``weed`` executable: the one installed beside this Python first, then the PATH."""
     beside = Path(sys.executable).parent / ("weed.exe" if os.name == "nt" else "weed")
@@ -112,21 +115,6 @@ def write_identities(path: Path, access_key: str, secret_key: str) -> None:
     _write_private(path, json.dumps(identities, indent=2))
 
 
-def _drop_expect_header(request: Any, **_: Any) -> None:
-    request.headers.pop("Expect", None)
-
-
-def disable_expect_continue(client: Any) -> Any:
-    """Stop ``client`` sending ``Expect: 100-continue`` (botocore issue #3755).
-
-    After a zero-byte PUT, botocore leaves the pooled connection in a state where the next request
-    stalls for the whole read timeout (60 s) and is then sent again. The header is not signed, so
-    dropping it is safe; S3, MinIO and SeaweedFS all accept bodies without it.
-    """
-    client.meta.events.register("before-send.s3", _drop_expect_header, unique_id="drtasks-no-expect")
-    return client
-
-
 def raw_client(endpoint_url: str, access_key: str, secret_key: str, *, quick: bool = False) -> Any:
     """A boto3 S3 client with explicit keys (``quick``: short timeouts, no retries, for polling)."""
     import boto3
@@ -148,7 +136,7 @@ def raw_client(endpoint_url: str, access_key: str, secret_key: str, *, quick: bo
         region_name=REGION,
         config=Config(**options),
     )
-    return disable_expect_continue(client)
+    return s3.disable_expect_continue(client)
 
 
 def answers(endpoint_url: str, access_key: str, secret_key: str) -> bool:
@@ -226,7 +214,7 @@ class S3Server:
 
     data_dir: Path | None = None
     access_key: str = ""
-    secret_key: str = ""
+    secret_key: str = field(default="", repr=False)
     ports: dict[str, int] = field(default_factory=dict)
     log_file: Path | None = None
     pid: int | None = None
@@ -292,6 +280,10 @@ class S3Server:
             "-webdav=false",
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
+            # Every bucket is a collection that claims several volumes at once; the default cap
+            # (free disk / 1 GiB) runs out after a handful of buckets on a small disk. Volumes
+            # are sparse files, so a higher cap costs no space until data is written.
+            f"-volume.max={MAX_VOLUMES}",
             *(f"-{name}.port={self.ports[name]}" for name in PORT_NAMES),
         ]
 

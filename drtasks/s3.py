@@ -103,23 +103,23 @@ def make_client(location: S3Location, max_pool_connections: int = 16) -> Any:
     )
     session = session_for(location.aws_profile, location.region)
     client = session.client("s3", endpoint_url=location.endpoint_url or None, config=config)
-    close_after_empty_puts(client)
-    return client
+    return disable_expect_continue(client)
 
 
-def close_after_empty_puts(client: Any) -> None:
-    """Send `Connection: close` with zero-byte PUTs.
+def _drop_expect_on_empty_body(request: Any, **_: Any) -> None:
+    if request.headers.get("Content-Length") in ("0", b"0"):
+        request.headers.pop("Expect", None)
 
-    Some S3-compatible servers (SeaweedFS among them) leave a kept-alive connection unusable after
-    a PUT with an empty body: the next request on it waits for a read timeout. A fresh connection
-    for that one request costs nothing measurable.
+
+def disable_expect_continue(client: Any) -> Any:
+    """Send zero-byte PUTs without `Expect: 100-continue`.
+
+    With that header on an empty body, botocore leaves the pooled connection in a state where the
+    next request on it waits out the whole read timeout (60 s) and is sent again. The header is not
+    signed, so dropping it is safe; larger bodies keep it.
     """
-
-    def mark(request: Any, **_: Any) -> None:
-        if request.method == "PUT" and request.headers.get("Content-Length") in ("0", b"0"):
-            request.headers["Connection"] = "close"
-
-    client.meta.events.register("before-send.s3", mark)
+    client.meta.events.register("before-send.s3", _drop_expect_on_empty_body, unique_id="drtasks-no-expect")
+    return client
 
 
 @dataclass(frozen=True)

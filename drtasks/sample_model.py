@@ -351,7 +351,7 @@ def seed_model(
 def _upload_all(client: Any, bucket: str, files: dict[str, bytes], multipart_threshold: int) -> None:
     from boto3.s3.transfer import TransferConfig
 
-    from drtasks.locals3 import disable_expect_continue
+    from drtasks.s3 import disable_expect_continue
 
     # Real models hold zero-byte files (ip/done, markers): keep them from stalling the next PUT.
     disable_expect_continue(client)

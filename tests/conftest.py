@@ -111,7 +111,11 @@ class TestS3Server:
         return s3.S3Location(bucket, prefix.strip("/"), self.endpoint_url, self.aws_profile)
 
     def client(self) -> Any:
-        """A client made by drtasks itself (profile lookup, path-style addressing)."""
+        """A client made by drtasks itself (profile lookup, path-style addressing).
+
+        Without ``Expect: 100-continue``: arranging test data often writes zero-byte objects,
+        after which botocore would stall the next request for 60 s (botocore issue #3755).
+        """
         return s3.make_client(self.location(""))
 
     def new_bucket(self) -> str:
@@ -163,3 +167,15 @@ def seeded_model(s3_server: TestS3Server, bucket: str) -> SeededSource:
     """A small realistic trained model at ``s3://<bucket>/rl-deepracer-sagemaker`` (best 13, last 19)."""
     model = seed_model(s3_server.client(), bucket, MODEL_PREFIX)
     return SeededSource(model, s3_server.location(bucket, MODEL_PREFIX))
+
+
+@pytest.fixture
+def model(seeded_model: SeededSource) -> SeededModel:
+    """The seeded trained model itself (best 13, last 19)."""
+    return seeded_model.model
+
+
+@pytest.fixture
+def upload_bucket(s3_server: TestS3Server) -> str:
+    """An empty upload bucket on ``s3_server`` (same endpoint as the training bucket)."""
+    return s3_server.new_bucket()

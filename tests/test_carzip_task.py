@@ -26,10 +26,6 @@ def members(data: bytes) -> dict[str, bytes]:
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
 
 
-@pytest.fixture
-def model(seeded_model: Any) -> Any:
-    return seeded_model.model
-
 
 @pytest.fixture
 def dr_dir(tmp_path: Path, s3_server: Any, model: Any) -> Path:

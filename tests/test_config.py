@@ -247,7 +247,7 @@ def test_profiles_lists_name_description_target_checkpoint_and_import(dr_dir: Pa
 
 def test_every_task_is_listed_with_help(dr_dir: Path) -> None:
     result = drtasks("--list", dr_dir=dr_dir)
-    for task in ("config", "profiles", "upload", "increment"):
+    for task in ("config", "profiles", "local-s3", "demo", "upload", "increment", "car-zip", "import-model", "models"):
         assert f"  {task} " in result.out
     help_text = drtasks("--help", "upload", dr_dir=dr_dir).out
     for flag in ("--force", "--wipe", "--dry-run", "--best", "--checkpoint", "--prefix", "-L, --local", "--import", "-I", "--json"):

@@ -54,14 +54,6 @@ def refused(result: Result, *words: str) -> None:
         assert word in result.text, result.text
 
 
-@pytest.fixture
-def model(seeded_model: Any) -> Any:
-    return seeded_model.model
-
-
-@pytest.fixture
-def upload_bucket(s3_server: Any) -> str:
-    return s3_server.new_bucket()
 
 
 def write_env_files(dr_dir: Path, s3_server: Any, model: Any, upload_bucket: str, extra_system: str, extra_run: str = "") -> Path:

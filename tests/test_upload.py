@@ -31,15 +31,6 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@pytest.fixture
-def model(seeded_model: Any) -> Any:
-    """The seeded trained model (best 13, last 19) at s3://<bucket>/rl-deepracer-sagemaker."""
-    return seeded_model.model
-
-
-@pytest.fixture
-def upload_bucket(s3_server: Any) -> str:
-    return s3_server.new_bucket()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from drtasks.importing.flow import ImportRequest
 from drtasks.manifest import ManifestItem, find_pieces, upload_manifest
 from drtasks.model import Checkpoint, SourceModel
 from drtasks.plan import Plan, plan_upload
-from drtasks.s3 import S3Location, close_after_empty_puts, make_client, s3_errors
+from drtasks.s3 import S3Location, disable_expect_continue, make_client, s3_errors
 from drtasks.transfer import Check, Progress, TransferConfig, apply, verify
 
 # DRoA's upload skips archives; so do we.
@@ -76,7 +76,7 @@ def transit_client(session: Any, endpoint_url: str | None, concurrency: int) -> 
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
-    close_after_empty_puts(client)
+    disable_expect_continue(client)
     return client
 
 
