@@ -125,6 +125,12 @@ def overlaps(a: S3Location, b: S3Location) -> bool:
     return first.startswith(second) or second.startswith(first) or not a.prefix or not b.prefix
 
 
+def list_target(target_client: Any, target: S3Location) -> dict[str, ObjectInfo]:
+    """What the target prefix holds now, by key relative to the prefix."""
+    with s3_errors(target):
+        return {target.relative(o.key): o for o in list_objects(target_client, target.bucket, target.prefix)}
+
+
 def plan_upload(
     manifest: list[ManifestItem],
     source: S3Location,
@@ -132,14 +138,16 @@ def plan_upload(
     target_client: Any,
     wipe: bool = False,
     title: str = "upload",
+    existing: dict[str, ObjectInfo] | None = None,
 ) -> Plan:
+    """Compare ``manifest`` with the target (``existing``: its listing, when already made)."""
     if source.same_service(target) and source.bucket == target.bucket and source.prefix == target.prefix:
         raise DrtasksError(f"the target {target.url} is the source itself; choose another upload prefix")
     if wipe and overlaps(source, target):
         raise DrtasksError(f"refusing to wipe {target.url}: it overlaps the source {source.url}")
 
-    with s3_errors(target):
-        existing = {target.relative(o.key): o for o in list_objects(target_client, target.bucket, target.prefix)}
+    if existing is None:
+        existing = list_target(target_client, target)
 
     def source_etag_of(info: ObjectInfo) -> str | None:
         with s3_errors(target):

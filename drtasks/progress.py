@@ -7,10 +7,14 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from drtasks.transfer import NoProgress
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 class BarProgress:
@@ -54,6 +58,8 @@ def progress_for(out: Console, quiet: bool = False) -> Iterator[BarProgress | Li
     if quiet:
         yield NoProgress()
     elif out.is_terminal and sys.stdout.isatty():
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
         columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
         with Progress(*columns, console=out, transient=True) as bar:
             yield BarProgress(bar)

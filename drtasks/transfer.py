@@ -18,12 +18,13 @@ from drtasks.plan import SOURCE_ETAG_METADATA, Action, Plan, PlanItem
 from drtasks.s3 import ObjectInfo, list_objects, s3_errors
 
 MiB = 1024 * 1024
+MAX_PARTS = 10_000
 
 
 @dataclass(frozen=True)
 class TransferConfig:
     max_concurrency: int = 8
-    part_size: int = 8 * MiB  # streamed parts; bounds memory per worker
+    part_size: int = 5 * MiB  # streamed parts: memory stays near max_concurrency * part_size
     copy_threshold: int = 5 * 1024 * MiB  # CopyObject's limit; above it, multipart copy
     copy_part_size: int = 512 * MiB
 
@@ -111,7 +112,8 @@ class Transfer:
     def _part_jobs(self, item: ManifestItem, server_side: bool) -> list[Callable[[], None]]:
         assert item.source
         source = item.source
-        part_size = self.config.copy_part_size if server_side else self.config.part_size
+        wanted = self.config.copy_part_size if server_side else self.config.part_size
+        part_size = max(wanted, -(-item.size // MAX_PARTS))  # S3 allows 10,000 parts per upload
         ranges = [(start, min(start + part_size, item.size) - 1) for start in range(0, item.size, part_size)]
         created = self.target_client.create_multipart_upload(Bucket=self.target.bucket, Key=self.target.key(item.key), Metadata=self._metadata(item))
         upload = _Multipart(item.key, created["UploadId"], len(ranges))

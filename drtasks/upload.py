@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,7 @@ from drtasks.config import targets
 from drtasks.config.settings import Settings
 from drtasks.manifest import find_pieces, upload_manifest
 from drtasks.model import Checkpoint, SourceModel
-from drtasks.plan import Plan, plan_upload
+from drtasks.plan import Plan, list_target, plan_upload
 from drtasks.s3 import S3Location, make_client
 from drtasks.training_params import to_yaml, training_params
 from drtasks.transfer import Check, Progress, TransferConfig, apply, verify
@@ -36,16 +37,20 @@ def prepare_upload(settings: Settings, local: bool = False, wipe: bool = False, 
     target = targets.upload_location(settings, local=local)
     source_client, target_client = clients_for(source, target, config.max_concurrency)
 
-    model = SourceModel.load(source_client, source)
-    checkpoint = model.select(targets.checkpoint_policy(settings))
-    pieces = find_pieces(source_client, model, checkpoint, targets.reward_key(settings), targets.metrics_prefix(settings))
+    with ThreadPoolExecutor(1) as pool:
+        # One round trip less: the target listing runs while the source model is read.
+        listing = pool.submit(list_target, target_client, target)
+        model = SourceModel.load(source_client, source)
+        checkpoint = model.select(targets.checkpoint_policy(settings))
+        pieces = find_pieces(source_client, model, checkpoint, targets.reward_key(settings), targets.metrics_prefix(settings))
+        existing = listing.result()
     metrics_key = next(
         (f"metrics/{o.key[len(pieces.metrics_folder):]}" for o in pieces.metrics if o.key.endswith("TrainingMetrics.json")),
         "metrics/TrainingMetrics.json",
     )
     params = to_yaml(training_params(settings, target, metrics_key))
     manifest = upload_manifest(model, checkpoint, pieces, params)
-    plan = plan_upload(manifest, source, target, target_client, wipe=wipe)
+    plan = plan_upload(manifest, source, target, target_client, wipe=wipe, existing=existing)
     plan.notes.append(f"checkpoint {checkpoint.name} ({targets.checkpoint_policy(settings)})")
     return UploadJob(plan, checkpoint, source_client, target_client)
 

@@ -131,6 +131,10 @@ class PodmanEngine:
                 self._service.kill()
                 self._service.wait(timeout=10)
         self._service = None
+        # podman bind-mounts its overlay store onto itself; unmount it so the temp dir can go.
+        overlay = self.workdir / "storage" / "overlay"
+        if os.path.ismount(overlay):
+            subprocess.run(["umount", str(overlay)], capture_output=True, timeout=30)
 
     def client(self) -> "docker.DockerClient":
         import docker

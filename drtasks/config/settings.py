@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-from drtasks.config import envfile, profile as profiles
+from drtasks.config import envfile
 from drtasks.errors import DrtasksError
 
 LAYERS = ("default", "system.env", "run file", "profile", "env", "flag")
@@ -131,6 +131,8 @@ def resolve(
 
     profile_name = profile or environ.get("DRTASKS_PROFILE") or None
     if profile_name:
+        from drtasks.config import profile as profiles  # pydantic: paid only when a profile is named
+
         for loaded in profiles.load_chain(profile_name, dr_dir):
             where = _short(loaded.path, dr_dir)
             for key, value, line in loaded.assignments():
