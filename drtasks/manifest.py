@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from drtasks.errors import DrtasksError
 from drtasks.model import Checkpoint, SourceModel
@@ -77,7 +77,15 @@ class ModelPieces:
     missing: list[str]
 
 
-def find_pieces(client: Any, model: SourceModel, checkpoint: Checkpoint, reward_key: str, metrics_prefix: str) -> ModelPieces:
+def find_pieces(
+    client: Any,
+    model: SourceModel,
+    checkpoint: Checkpoint,
+    reward_key: str,
+    metrics_prefix: str,
+    reward_lookup: Callable[[], ObjectInfo | None] | None = None,
+) -> ModelPieces:
+    """``reward_lookup`` answers what is at ``reward_key`` (a HEAD, possibly made ahead of time)."""
     location = model.location
     missing = [location.key(key) for key in model.missing([*checkpoint.data_files, checkpoint.frozen_graph, "model/model_metadata.json", "ip/hyperparameters.json"])]
 
@@ -86,7 +94,7 @@ def find_pieces(client: Any, model: SourceModel, checkpoint: Checkpoint, reward_
         reward = (location.bucket, model.objects["reward_function.py"])
     else:
         with s3_errors(location):
-            found = head(client, location.bucket, reward_key)
+            found = reward_lookup() if reward_lookup else head(client, location.bucket, reward_key)
         if found is None:
             missing.append(f"{location.key('reward_function.py')} or {reward_key}")
         else:

@@ -29,6 +29,17 @@ class Checkpoint:
         return [f"model/{self.name}.{suffix}" for suffix in ("data-00000-of-00001", "index", "meta")]
 
 
+def _read_if_present(client: Any, bucket: str, key: str) -> bytes | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            return None
+        raise
+
+
 def checkpoint_number(name: str) -> int:
     head = name.split("_", 1)[0]
     if not head.isdigit():
@@ -49,15 +60,18 @@ class SourceModel:
     def load(cls, client: Any, location: S3Location) -> "SourceModel":
         from drtasks.s3 import s3_errors
 
-        with s3_errors(location):
+        from concurrent.futures import ThreadPoolExecutor
+
+        with s3_errors(location), ThreadPoolExecutor(1) as pool:
+            # The index is read while the prefix is listed: one round trip instead of two.
+            body = pool.submit(_read_if_present, client, location.bucket, location.key(CHECKPOINT_INDEX))
             objects = {location.relative(o.key): o for o in list_objects(client, location.bucket, location.prefix)}
             if not objects:
                 raise DrtasksError(f"no model at {location.url}: the prefix holds no objects")
             index = None
-            if CHECKPOINT_INDEX in objects:
-                body = client.get_object(Bucket=location.bucket, Key=location.key(CHECKPOINT_INDEX))["Body"].read()
+            if body.result() is not None:
                 try:
-                    index = json.loads(body)
+                    index = json.loads(body.result())
                 except ValueError:
                     raise DrtasksError(f"{location.url}/{CHECKPOINT_INDEX} is not valid JSON") from None
         return cls(location, objects, index)

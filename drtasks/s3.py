@@ -70,12 +70,14 @@ def _drtasks_profile(name: str) -> dict[str, str] | None:
 def session_for(aws_profile: str | None, region: str) -> Any:
     """A boto3 session: the named AWS profile, else drtasks' own profile file, else the default chain."""
     import boto3
-    import botocore.session
+    from botocore.exceptions import ProfileNotFound
 
     if not aws_profile:
         return boto3.Session(region_name=region)
-    if aws_profile in botocore.session.Session().available_profiles:
+    try:
         return boto3.Session(profile_name=aws_profile, region_name=region)
+    except ProfileNotFound:
+        pass
     own = _drtasks_profile(aws_profile)
     if own is None:
         raise DrtasksError(

@@ -5,9 +5,8 @@ Unlike DRfC's generator, the S3 fields name the real target bucket and prefix.
 
 from __future__ import annotations
 
-import yaml
-
 from drtasks.config.settings import Settings
+from drtasks.errors import DrtasksError
 from drtasks.s3 import S3Location
 
 # training_params key -> DR_* variable. Values stay strings, as the simapp reads them.
@@ -76,7 +75,13 @@ def training_params(settings: Settings, target: S3Location, metrics_key: str = "
     return {key: str(value) for key, value in params.items()}
 
 
+def _quoted(value: str) -> str:
+    """A YAML single-quoted scalar: always a string (never a bool or number), '' escapes a quote."""
+    if any(ch in value for ch in "\n\r\t"):
+        raise DrtasksError(f"a training parameter cannot span lines: {value!r}")
+    return "'" + value.replace("'", "''") + "'"
+
+
 def to_yaml(params: dict[str, str]) -> bytes:
     # Quote every value: the simapp expects strings, and YAML would otherwise turn True into a bool.
-    lines = [f"{key}: {yaml.safe_dump(value, default_style=chr(39)).strip()}" for key, value in params.items()]
-    return ("\n".join(lines) + "\n").encode()
+    return "".join(f"{key}: {_quoted(value)}\n" for key, value in params.items()).encode()

@@ -11,7 +11,7 @@ from drtasks.config.settings import Settings
 from drtasks.manifest import find_pieces, upload_manifest
 from drtasks.model import Checkpoint, SourceModel
 from drtasks.plan import Plan, list_target, plan_upload
-from drtasks.s3 import S3Location, make_client
+from drtasks.s3 import S3Location, head, make_client
 from drtasks.training_params import to_yaml, training_params
 from drtasks.transfer import Check, Progress, TransferConfig, apply, verify
 
@@ -37,12 +37,16 @@ def prepare_upload(settings: Settings, local: bool = False, wipe: bool = False, 
     target = targets.upload_location(settings, local=local)
     source_client, target_client = clients_for(source, target, config.max_concurrency)
 
-    with ThreadPoolExecutor(1) as pool:
-        # One round trip less: the target listing runs while the source model is read.
+    with ThreadPoolExecutor(2) as pool:
+        # Reads that do not depend on each other overlap: the target listing and the reward
+        # function's HEAD run while the source model is listed.
         listing = pool.submit(list_target, target_client, target)
+        reward = pool.submit(head, source_client, source.bucket, targets.reward_key(settings))
         model = SourceModel.load(source_client, source)
         checkpoint = model.select(targets.checkpoint_policy(settings))
-        pieces = find_pieces(source_client, model, checkpoint, targets.reward_key(settings), targets.metrics_prefix(settings))
+        pieces = find_pieces(
+            source_client, model, checkpoint, targets.reward_key(settings), targets.metrics_prefix(settings), reward.result
+        )
         existing = listing.result()
     metrics_key = next(
         (f"metrics/{o.key[len(pieces.metrics_folder):]}" for o in pieces.metrics if o.key.endswith("TrainingMetrics.json")),
