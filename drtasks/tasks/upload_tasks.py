@@ -40,8 +40,8 @@ def upload_flags(request: UploadRequest) -> dict[str, tuple[str, str]]:
 
 def run_upload(request: UploadRequest) -> None:
     """The whole of `inv upload` / `dr-upload-model`: plan, show, ask, apply, verify."""
-    from drtasks import render
-    from drtasks.progress import progress_for
+    from concurrent.futures import ThreadPoolExecutor
+
     from drtasks.upload import execute_upload, prepare_upload
 
     if request.increment:
@@ -55,8 +55,14 @@ def run_upload(request: UploadRequest) -> None:
 
         check_import_possible(settings, request.import_name or None)
 
+    with ThreadPoolExecutor(1) as pool:
+        # The plan's S3 reads mostly wait on the network: let rich load meanwhile.
+        preparing = pool.submit(prepare_upload, settings, local=request.local, wipe=request.wipe)
+        from drtasks import render
+        from drtasks.progress import progress_for
+
+        job = preparing.result()
     out = render.console()
-    job = prepare_upload(settings, local=request.local, wipe=request.wipe)
     if request.json:
         print(job.plan.to_json())
     else:
