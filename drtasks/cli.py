@@ -76,7 +76,11 @@ def dr_increment_upload_model(argv: list[str] | None = None) -> None:
 
     command = "dr-increment-upload-model"
     flags = _parse(command, sys.argv[1:] if argv is None else argv, "d:wfh", "[-d DELIMITER] [-w] [-f]")
-    _run(command, lambda: run_increment(None, delimiter=flags.get("-d", "-"), wipe="-w" in flags, force="-f" in flags) and None)
+
+    def increment() -> None:
+        run_increment(None, delimiter=flags.get("-d", "-"), wipe="-w" in flags, force="-f" in flags)
+
+    _run(command, increment)
 
 
 def dr_upload_car_zip(argv: list[str] | None = None) -> None:

@@ -13,8 +13,8 @@ import pytest
 
 from drtasks.carzip import archive as car_archive
 from tests.cli import drtasks, run
+from tests.drfc import UPLOAD_PREFIX, write_env_files
 
-UPLOAD_PREFIX = "race-model-1"
 
 
 def sha(data: bytes) -> str:
@@ -28,15 +28,8 @@ def members(data: bytes) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def dr_dir(tmp_path: Path, s3_server: Any, model: Any) -> Path:
-    upload_bucket = s3_server.new_bucket()
-    (tmp_path / "system.env").write_text(
-        f"DR_LOCAL_S3_ENDPOINT_URL={s3_server.endpoint_url}\nDR_LOCAL_S3_PROFILE={s3_server.aws_profile}\n"
-        f"DR_LOCAL_S3_BUCKET={model.bucket}\nDR_UPLOAD_S3_ENDPOINT_URL={s3_server.endpoint_url}\n"
-        f"DR_UPLOAD_S3_PROFILE={s3_server.aws_profile}\nDR_UPLOAD_S3_BUCKET={upload_bucket}\n"
-    )
-    (tmp_path / "run.env").write_text(f"DR_LOCAL_S3_MODEL_PREFIX={model.prefix}\nDR_UPLOAD_S3_PREFIX={UPLOAD_PREFIX}\n")
-    return tmp_path
+def dr_dir(tmp_path: Path, s3_server: Any, model: Any, upload_bucket: str) -> Path:
+    return write_env_files(tmp_path, s3_server, model, upload_bucket)
 
 
 def upload_bucket_of(dr_dir: Path) -> str:

@@ -20,10 +20,10 @@ import yaml
 from botocore.config import Config
 
 from tests.cli import Result, drtasks, run
+from tests.drfc import UPLOAD_PREFIX, write_env_files
 from tests.fakes.console_api import FakeConsoleApi
 from tests.fakes.droa_api import FakeDroa, FakeModel
 
-UPLOAD_PREFIX = "race-model-1"
 ROLE_ARN = "arn:aws:iam::123456789012:role/service-role/AWSDeepRacerServiceRole"
 REGION = "eu-west-1"
 USERNAME = "racer-7"
@@ -56,25 +56,6 @@ def refused(result: Result, *words: str) -> None:
 
 
 
-def write_env_files(dr_dir: Path, s3_server: Any, model: Any, upload_bucket: str, extra_system: str, extra_run: str = "") -> Path:
-    (dr_dir / "system.env").write_text(
-        "DR_CLOUD=local\n"
-        f"DR_LOCAL_S3_ENDPOINT_URL={s3_server.endpoint_url}\n"
-        f"DR_LOCAL_S3_PROFILE={s3_server.aws_profile}\n"
-        f"DR_LOCAL_S3_BUCKET={model.bucket}\n"
-        f"DR_UPLOAD_S3_ENDPOINT_URL={s3_server.endpoint_url}\n"
-        f"DR_UPLOAD_S3_PROFILE={s3_server.aws_profile}\n"
-        f"DR_UPLOAD_S3_BUCKET={upload_bucket}\n"
-        "DR_IMPORT_POLL_SECONDS=0\n" + extra_system
-    )
-    (dr_dir / "run.env").write_text(
-        f"DR_LOCAL_S3_MODEL_PREFIX={model.prefix}\n"
-        f"DR_UPLOAD_S3_PREFIX={UPLOAD_PREFIX}\n"
-        "DR_CAR_NAME=Speedy\nDR_RACE_TYPE=TIME_TRIAL\n" + extra_run
-    )
-    return dr_dir
-
-
 # =========================================================================== console
 
 
@@ -89,8 +70,8 @@ def dr_dir(tmp_path: Path, s3_server: Any, model: Any, upload_bucket: str, conso
     """Env files: the seeded model, an empty upload bucket, the fake console and the role."""
     return write_env_files(
         tmp_path, s3_server, model, upload_bucket,
-        f"DR_UPLOAD_S3_ROLE={ROLE_ARN}\nDR_IMPORT_ENDPOINT_URL={console_api.endpoint_url}\n",
-        "DR_WORLD_NAME=2022_april_open\n",
+        system=f"DR_UPLOAD_S3_ROLE={ROLE_ARN}\nDR_IMPORT_ENDPOINT_URL={console_api.endpoint_url}\nDR_IMPORT_POLL_SECONDS=0\n",
+        run="DR_WORLD_NAME=2022_april_open\n",
     )
 
 
@@ -324,8 +305,8 @@ def droa_dir(tmp_path: Path, s3_server: Any, model: Any, upload_bucket: str, sit
     """Env files for a DRoA import of the seeded model, trained clockwise on Ace Speedway."""
     return write_env_files(
         tmp_path, s3_server, model, upload_bucket,
-        f"DR_DROA_URL={site.url}\nDR_DROA_USERNAME={USERNAME}\nDR_DROA_S3_ENDPOINT_URL={moto_url}\n",
-        "DR_WORLD_NAME=2022_april_open_cw\n",
+        system=f"DR_DROA_URL={site.url}\nDR_DROA_USERNAME={USERNAME}\nDR_DROA_S3_ENDPOINT_URL={moto_url}\nDR_IMPORT_POLL_SECONDS=0\n",
+        run="DR_WORLD_NAME=2022_april_open_cw\n",
     )
 
 

@@ -12,10 +12,10 @@ import yaml
 
 from drtasks.sample_model import seed_model
 from tests.cli import drtasks, run
+from tests.drfc import UPLOAD_PREFIX, write_env_files
 
 PREFIX = "rl-deepracer-sagemaker"
 MiB = 1024 * 1024
-UPLOAD_PREFIX = "race-model-1"
 
 
 def objects(client: Any, bucket: str, prefix: str) -> dict[str, bytes]:
@@ -36,21 +36,7 @@ def sha(data: bytes) -> str:
 @pytest.fixture
 def dr_dir(tmp_path: Path, s3_server: Any, model: Any, upload_bucket: str) -> Path:
     """A DRfC-like directory whose env files point at the seeded model and an empty upload bucket."""
-    (tmp_path / "system.env").write_text(
-        "DR_CLOUD=local\n"
-        f"DR_LOCAL_S3_ENDPOINT_URL={s3_server.endpoint_url}\n"
-        f"DR_LOCAL_S3_PROFILE={s3_server.aws_profile}\n"
-        f"DR_LOCAL_S3_BUCKET={model.bucket}\n"
-        f"DR_UPLOAD_S3_ENDPOINT_URL={s3_server.endpoint_url}\n"
-        f"DR_UPLOAD_S3_PROFILE={s3_server.aws_profile}\n"
-        f"DR_UPLOAD_S3_BUCKET={upload_bucket}\n"
-    )
-    (tmp_path / "run.env").write_text(
-        f"DR_LOCAL_S3_MODEL_PREFIX={model.prefix}\n"
-        "DR_UPLOAD_S3_PREFIX=race-model-1\n"
-        "DR_WORLD_NAME=2022_april_open\nDR_CAR_NAME=Speedy\nDR_RACE_TYPE=TIME_TRIAL\n"
-    )
-    return tmp_path
+    return write_env_files(tmp_path, s3_server, model, upload_bucket, run="DR_WORLD_NAME=2022_april_open\n")
 
 
 def expected_keys(checkpoint_name: str, number: int, metrics: list[str]) -> set[str]:
