@@ -436,3 +436,13 @@ def test_models_json_lists_the_droa_models(droa_dir: Path, site: FakeDroa, moto_
 
     assert result.code == 0, result.text
     assert [(m["name"], m["status"], m["id"]) for m in json.loads(result.out)] == [("alpha", "READY", "m-1")]
+
+
+def test_upload_json_with_import_keeps_standard_output_for_the_plan(dr_dir: Path, console_api: FakeConsoleApi) -> None:
+    result = drtasks("upload", "-f", "--json", "--import", dr_dir=dr_dir)
+
+    assert result.code == 0, result.text
+    plan = json.loads(result.out)  # nothing but the plan on stdout
+    assert plan["summary"]["add"] == len(plan["items"])
+    assert "Import of 'race-model-1' started" in result.err
+    assert len(console_api.calls("ImportModel")) == 1

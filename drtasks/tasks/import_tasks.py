@@ -50,24 +50,36 @@ def check_import_possible(settings: Any, name: str | None) -> None:
         droa_flow.check_droa_request(settings, request)
 
 
-def import_after_upload(settings: Any, name: str | None, force: bool, local: bool) -> None:
-    """After a successful `inv upload --import`: import what was just uploaded (no waiting)."""
-    run_import(settings, name, wait=False, force=force, dry_run=False, local=local)
+def import_after_upload(settings: Any, name: str | None, force: bool, local: bool, to_stderr: bool = False) -> None:
+    """After a successful `inv upload --import`: import what was just uploaded (no waiting).
+
+    ``to_stderr`` keeps standard output for the upload's JSON plan.
+    """
+    run_import(settings, name, wait=False, force=force, dry_run=False, local=local, to_stderr=to_stderr)
 
 
 # ---------------------------------------------------------------------------- the import
 
 
 def run_import(
-    settings: Any, name: str | None = None, *, wait: bool = False, force: bool = False, dry_run: bool = False, local: bool = False
+    settings: Any,
+    name: str | None = None,
+    *,
+    wait: bool = False,
+    force: bool = False,
+    dry_run: bool = False,
+    local: bool = False,
+    to_stderr: bool = False,
 ) -> None:
+    from drtasks import render
     from drtasks.importing import flow
 
     request = flow.resolve_request(settings, name)
+    out = render.console(stderr=to_stderr)
     if request.target == flow.CONSOLE:
-        _import_into_console(settings, request, wait=wait, force=force, dry_run=dry_run, local=local)
+        _import_into_console(settings, request, out, wait=wait, force=force, dry_run=dry_run, local=local)
     else:
-        _import_into_droa(settings, request, wait=wait, force=force, dry_run=dry_run)
+        _import_into_droa(settings, request, out, wait=wait, force=force, dry_run=dry_run)
 
 
 @contextmanager
@@ -87,13 +99,12 @@ def status_reporter(out: Any, what: str) -> Iterator[Callable[[str], None]]:
     yield line
 
 
-def _import_into_console(settings: Any, request: Any, *, wait: bool, force: bool, dry_run: bool, local: bool) -> None:
+def _import_into_console(settings: Any, request: Any, out: Any, *, wait: bool, force: bool, dry_run: bool, local: bool) -> None:
     from drtasks import render
     from drtasks.config import targets
     from drtasks.importing import console, flow
     from drtasks.s3 import make_client
 
-    out = render.console()
     location = targets.upload_location(settings, local=local)
     flow.check_console_request(settings, request)
     client = flow.console_client(settings)
@@ -117,13 +128,12 @@ def _import_into_console(settings: Any, request: Any, *, wait: bool, force: bool
     out.print(f"Model '{request.name}' is {status}.")
 
 
-def _import_into_droa(settings: Any, request: Any, *, wait: bool, force: bool, dry_run: bool) -> None:
+def _import_into_droa(settings: Any, request: Any, out: Any, *, wait: bool, force: bool, dry_run: bool) -> None:
     from drtasks import render
     from drtasks.importing import droa, droa_flow, flow
     from drtasks.progress import progress_for
 
     droa_flow.check_droa_request(settings, request)
-    out = render.console()
     session = droa_flow.sign_in(settings)
     out.print(f"Signed in to {session.deployment.url} as {session.username}.")
     job = droa_flow.prepare_droa_upload(settings, session, request)

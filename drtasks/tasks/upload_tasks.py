@@ -85,7 +85,7 @@ def run_upload(request: UploadRequest) -> None:
     if request.import_name is not None:
         from drtasks.tasks.import_tasks import import_after_upload
 
-        import_after_upload(settings, request.import_name or None, force=request.force, local=request.local)
+        import_after_upload(settings, request.import_name or None, force=request.force, local=request.local, to_stderr=request.json)
 
 
 @drtask(
