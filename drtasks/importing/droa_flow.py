@@ -149,7 +149,8 @@ def prepare_droa_upload(
         raise DrtasksError("DRoA would refuse this model, nothing was written: " + "; ".join(blocking))
 
     target_client = transit_client(session, target.endpoint_url, config.max_concurrency)
-    plan = plan_upload(manifest, source, target, target_client, title="DRoA upload")
+    # A fresh uuid prefix holds nothing yet: no listing, which racers' credentials may not allow.
+    plan = plan_upload(manifest, source, target, target_client, title="DRoA upload", existing={})
     plan.notes.append(f"checkpoint {checkpoint.name} ({policy})")
     plan.notes.append(f"then import as '{request.name}' from s3://{bucket}/{prefix}")
     warnings = [str(p) for p in problems if not p.blocking]
