@@ -8,9 +8,11 @@ from typing import Callable, NoReturn
 
 from drtasks import __version__
 from drtasks.errors import DrtasksError
+from drtasks.startup import pause_collection
 
 
 def main() -> None:
+    pause_collection()
     from invoke import Program
 
     from drtasks.tasks.namespace import build
@@ -52,6 +54,7 @@ def dr_upload_model(argv: list[str] | None = None) -> None:
     """DRfC's dr-upload-model switches, driving the same engine as `inv upload`."""
     from drtasks.tasks.upload_tasks import UploadRequest, run_upload
 
+    pause_collection()
     command = "dr-upload-model"
     flags = _parse(command, sys.argv[1:] if argv is None else argv, "fwdbc:p:iI:1Lh", UPLOAD_USAGE)
     if "-i" in flags and "-I" in flags:
@@ -86,6 +89,7 @@ def dr_increment_upload_model(argv: list[str] | None = None) -> None:
 def dr_upload_car_zip(argv: list[str] | None = None) -> None:
     from drtasks.tasks.carzip_tasks import CarZipRequest, run_car_zip
 
+    pause_collection()
     command = "dr-upload-car-zip"
     flags = _parse(command, sys.argv[1:] if argv is None else argv, "Lfh", "[-L] [-f]")
     # DRfC's command copies out of the running container; drtasks falls back to S3 when none runs.

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from drtasks.errors import DrtasksError
+from drtasks.startup import resume_collection
 
 # Where `inv local-s3` keeps credentials of the embedded server, as a named AWS profile.
 DRTASKS_CREDENTIALS_ENV = "DRTASKS_CREDENTIALS_FILE"
@@ -105,6 +106,7 @@ def make_client(location: S3Location, max_pool_connections: int = 16) -> Any:
     )
     session = session_for(location.aws_profile, location.region)
     client = session.client("s3", endpoint_url=location.endpoint_url or None, config=config)
+    resume_collection()  # the heavy imports are behind us once a client exists
     return disable_expect_continue(client)
 
 
