@@ -583,3 +583,8 @@ def test_check_model_files_reports_every_missing_file() -> None:
     assert sorted(p.file for p in problems) == sorted(
         ["training_params.yaml", "model_metadata.json", "ip/hyperparameters.json", "reward_function.py"]
     )
+
+
+def test_env_js_that_is_not_a_plain_object_literal_is_a_clear_error() -> None:
+    with pytest.raises(DrtasksError, match="not a plain object literal"):
+        parse_env_js("window.EnvironmentConfig = {region: getRegion(), userPoolId: 'p'};", "https://droa.example.com")

@@ -69,130 +69,19 @@ class DroaDeployment:
         return f"cognito-idp.{self.region}.amazonaws.com/{self.user_pool_id}"
 
 
-class _JsLiteral:
-    """A reader for the JavaScript object literal in env.js: unquoted keys, single quotes,
-    trailing commas and comments are all fine; only plain data (no expressions) is understood."""
-
-    _NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-    _NAME = re.compile(r"[A-Za-z_$][\w$]*")
-    _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
-
-    def __init__(self, text: str, pos: int) -> None:
-        self.text = text
-        self.pos = pos
-
-    def fail(self, what: str) -> DrtasksError:
-        line = self.text.count("\n", 0, self.pos) + 1
-        return DrtasksError(f"env.js line {line}: {what}")
-
-    def skip(self) -> None:
-        while self.pos < len(self.text):
-            if self.text[self.pos].isspace():
-                self.pos += 1
-            elif self.text.startswith("//", self.pos):
-                end = self.text.find("\n", self.pos)
-                self.pos = len(self.text) if end < 0 else end
-            elif self.text.startswith("/*", self.pos):
-                end = self.text.find("*/", self.pos)
-                if end < 0:
-                    raise self.fail("unterminated comment")
-                self.pos = end + 2
-            else:
-                return
-
-    def peek(self) -> str:
-        self.skip()
-        return self.text[self.pos] if self.pos < len(self.text) else ""
-
-    def value(self) -> Any:
-        char = self.peek()
-        if char == "{":
-            return self.obj()
-        if char == "[":
-            return self.array()
-        if char in "\"'`":
-            return self.string()
-        number = self._NUMBER.match(self.text, self.pos)
-        if number:
-            self.pos = number.end()
-            return float(number.group()) if any(c in number.group() for c in ".eE") else int(number.group())
-        name = self._NAME.match(self.text, self.pos)
-        if name and name.group() in ("true", "false", "null", "undefined"):
-            self.pos = name.end()
-            return {"true": True, "false": False}.get(name.group())
-        raise self.fail("expected a plain value (string, number, object, array, true/false/null)")
-
-    def string(self) -> str:
-        quote = self.text[self.pos]
-        self.pos += 1
-        out = []
-        while self.pos < len(self.text):
-            char = self.text[self.pos]
-            if char == quote:
-                self.pos += 1
-                return "".join(out)
-            if char == "\\":
-                nxt = self.text[self.pos + 1 : self.pos + 2]
-                if nxt == "u":
-                    out.append(chr(int(self.text[self.pos + 2 : self.pos + 6], 16)))
-                    self.pos += 6
-                    continue
-                out.append(self._ESCAPES.get(nxt, nxt))
-                self.pos += 2
-                continue
-            out.append(char)
-            self.pos += 1
-        raise self.fail("unterminated string")
-
-    def key(self) -> str:
-        char = self.peek()
-        if char in "\"'":
-            return self.string()
-        name = self._NAME.match(self.text, self.pos) or self._NUMBER.match(self.text, self.pos)
-        if not name:
-            raise self.fail("expected a key")
-        self.pos = name.end()
-        return name.group()
-
-    def obj(self) -> dict[str, Any]:
-        self.pos += 1
-        result: dict[str, Any] = {}
-        while self.peek() != "}":
-            if not self.peek():
-                raise self.fail("unterminated object")
-            key = self.key()
-            if self.peek() != ":":
-                raise self.fail(f"expected ':' after key '{key}'")
-            self.pos += 1
-            result[key] = self.value()
-            if self.peek() == ",":
-                self.pos += 1
-            elif self.peek() != "}":
-                raise self.fail("expected ',' or '}'")
-        self.pos += 1
-        return result
-
-    def array(self) -> list[Any]:
-        self.pos += 1
-        result = []
-        while self.peek() != "]":
-            if not self.peek():
-                raise self.fail("unterminated array")
-            result.append(self.value())
-            if self.peek() == ",":
-                self.pos += 1
-            elif self.peek() != "]":
-                raise self.fail("expected ',' or ']'")
-        self.pos += 1
-        return result
-
-
 def parse_env_js(text: str, url: str = "") -> DroaDeployment:
     """The deployment described by env.js (``window.EnvironmentConfig = {...}``)."""
     found = re.search(r"EnvironmentConfig\s*=\s*(?=\{)", text)
     if not found:
         raise DrtasksError(f"{url or 'env.js'} does not set window.EnvironmentConfig: is this a DRoA site?")
-    config = _JsLiteral(text, found.end()).value()
+    import json5  # env.js is a JavaScript object literal: unquoted keys, single quotes, comments
+
+    try:
+        config = json5.loads(text, start=found.end(), consume_trailing=False)
+    except ValueError as error:
+        raise DrtasksError(f"{url or 'env.js'}: window.EnvironmentConfig is not a plain object literal ({error})") from None
+    if not isinstance(config, dict):
+        raise DrtasksError(f"{url or 'env.js'}: window.EnvironmentConfig is not an object")
     missing = [key for key in DEPLOYMENT_FIELDS if not isinstance(config.get(key), str) or not config.get(key)]
     if missing:
         raise DrtasksError(f"{url or 'env.js'} lacks {', '.join(missing)} in window.EnvironmentConfig")
