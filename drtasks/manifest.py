@@ -76,6 +76,14 @@ class ModelPieces:
     metrics: list[ObjectInfo]
     missing: list[str]
 
+    @property
+    def metrics_file_key(self) -> str:
+        """Where TrainingMetrics.json lands below the target prefix (for training_params.yaml)."""
+        return next(
+            (f"metrics/{o.key[len(self.metrics_folder):]}" for o in self.metrics if o.key.endswith("TrainingMetrics.json")),
+            "metrics/TrainingMetrics.json",
+        )
+
 
 def find_pieces(
     client: Any,

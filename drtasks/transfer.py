@@ -14,8 +14,8 @@ from typing import Any, Callable, Protocol
 
 from drtasks.errors import DrtasksError
 from drtasks.manifest import ManifestItem
-from drtasks.plan import SOURCE_ETAG_METADATA, Action, Plan, PlanItem
-from drtasks.s3 import ObjectInfo, list_objects, s3_errors
+from drtasks.plan import SOURCE_ETAG_METADATA, Action, Plan, PlanItem, list_target
+from drtasks.s3 import s3_errors
 
 MiB = 1024 * 1024
 MAX_PARTS = 10_000
@@ -218,8 +218,8 @@ class Check:
 def verify(plan: Plan, target_client: Any) -> list[Check]:
     """After a transfer: every planned object is there with the right size and checksum, deletions gone."""
     target = plan.target
+    present = list_target(target_client, target)
     with s3_errors(target):
-        present: dict[str, ObjectInfo] = {target.relative(o.key): o for o in list_objects(target_client, target.bucket, target.prefix)}
         checks: list[Check] = []
         for entry in plan.items:
             found = present.get(entry.key)

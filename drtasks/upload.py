@@ -48,11 +48,7 @@ def prepare_upload(settings: Settings, local: bool = False, wipe: bool = False, 
             source_client, model, checkpoint, targets.reward_key(settings), targets.metrics_prefix(settings), reward.result
         )
         existing = listing.result()
-    metrics_key = next(
-        (f"metrics/{o.key[len(pieces.metrics_folder):]}" for o in pieces.metrics if o.key.endswith("TrainingMetrics.json")),
-        "metrics/TrainingMetrics.json",
-    )
-    params = to_yaml(training_params(settings, target, metrics_key))
+    params = to_yaml(training_params(settings, target, pieces.metrics_file_key))
     manifest = upload_manifest(model, checkpoint, pieces, params)
     plan = plan_upload(manifest, source, target, target_client, wipe=wipe, existing=existing)
     plan.notes.append(f"checkpoint {checkpoint.name} ({targets.checkpoint_policy(settings)})")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from drtasks.config import targets
 from drtasks.config.settings import Settings
-from drtasks.plan import Action, Plan, PlanItem
-from drtasks.s3 import list_objects, make_client, s3_errors
+from drtasks.plan import Action, Plan, PlanItem, list_target
+from drtasks.s3 import make_client
 
 
 def plan_wipe(settings: Settings, prefix: str | None = None, local: bool = False) -> tuple[Plan, object]:
@@ -13,8 +13,7 @@ def plan_wipe(settings: Settings, prefix: str | None = None, local: bool = False
     if prefix:
         target = target.with_prefix(prefix)
     client = make_client(target)
-    with s3_errors(target):
-        items = [PlanItem(target.relative(o.key), Action.DELETE, "wipe", None, o.size) for o in list_objects(client, target.bucket, target.prefix)]
+    items = [PlanItem(key, Action.DELETE, "wipe", None, info.size) for key, info in list_target(client, target).items()]
     return Plan(target, target, items, title="wipe"), client
 
 

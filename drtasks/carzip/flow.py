@@ -13,8 +13,8 @@ from drtasks.config.settings import Settings
 from drtasks.errors import DrtasksError
 from drtasks.manifest import ManifestItem
 from drtasks.model import SourceModel
-from drtasks.plan import Action, Plan, PlanItem, compare
-from drtasks.s3 import S3Location, list_objects, make_client, s3_errors
+from drtasks.plan import Action, Plan, PlanItem, compare, list_target
+from drtasks.s3 import S3Location, make_client, s3_errors
 
 CAR_FILE = "carfile.tar.gz"  # DRfC's key below the upload prefix
 
@@ -91,9 +91,7 @@ def plan_upload(archive: CarArchive, target: S3Location) -> tuple[Plan, Any]:
     """The one-object plan for s3://<bucket>/<prefix>/carfile.tar.gz."""
     client = make_client(target)
     item = ManifestItem(CAR_FILE, content=archive.data)
-    with s3_errors(target):
-        existing = {target.relative(o.key): o for o in list_objects(client, target.bucket, target.prefix)}
-    entry = compare(item, existing.get(CAR_FILE), lambda _info: None)
+    entry = compare(item, list_target(client, target).get(CAR_FILE), lambda _info: None)
     return Plan(target, target, [entry], title="car-zip"), client
 
 

@@ -111,11 +111,7 @@ def droa_manifest(settings: Settings, model: SourceModel, checkpoint: Checkpoint
     from drtasks.importing.droa_rules import dump_training_params, training_params_for_droa
     from drtasks.training_params import training_params
 
-    metrics_key = next(
-        (f"metrics/{o.key[len(pieces.metrics_folder):]}" for o in pieces.metrics if o.key.endswith("TrainingMetrics.json")),
-        "metrics/TrainingMetrics.json",
-    )
-    base = training_params(settings, target, metrics_key)
+    base = training_params(settings, target, pieces.metrics_file_key)
     params = dump_training_params(training_params_for_droa(base, target.bucket, target.prefix)).encode()
     manifest = upload_manifest(model, checkpoint, pieces, params)
     return [item for item in manifest if not item.key.lower().endswith(SKIPPED_SUFFIXES)]

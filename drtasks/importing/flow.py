@@ -18,8 +18,9 @@ from typing import Any, Collection
 
 from drtasks.config.settings import Settings
 from drtasks.errors import DrtasksError
-from drtasks.model import checkpoint_number
-from drtasks.s3 import S3Location, list_objects, s3_errors
+from drtasks.model import Checkpoint, checkpoint_number
+from drtasks.plan import list_target
+from drtasks.s3 import S3Location, s3_errors
 
 CONSOLE = "console"
 DROA = "droa"
@@ -109,9 +110,8 @@ def missing_race_files(keys: Collection[str], coach_checkpoint: str | None) -> l
             number = checkpoint_number(name)
         except DrtasksError:
             return [*missing, f"{COACH_CHECKPOINT} names {name!r}, not a checkpoint"]
-        wanted = [f"model/model_{number}.pb"] + [
-            f"model/{name}.{suffix}" for suffix in ("data-00000-of-00001", "index", "meta")
-        ]
+        checkpoint = Checkpoint(number, name, {})
+        wanted = [checkpoint.frozen_graph, *checkpoint.data_files]
         missing += [key for key in wanted if key not in keys]
     elif not any(_FROZEN_GRAPH.match(key) for key in keys):
         missing.append("model/model_<N>.pb")
@@ -120,8 +120,8 @@ def missing_race_files(keys: Collection[str], coach_checkpoint: str | None) -> l
 
 def check_uploaded_model(client: Any, location: S3Location) -> None:
     """Refuse a prefix that does not hold a model in the race layout, naming what is missing."""
+    keys = set(list_target(client, location))
     with s3_errors(location):
-        keys = {location.relative(o.key) for o in list_objects(client, location.bucket, location.prefix)}
         if not keys:
             raise DrtasksError(f"nothing is uploaded at {location.url}: upload the model first (inv upload)")
         coach = None
