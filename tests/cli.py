@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
 ENTRY_POINTS = {
     "drtasks": "main",
     "dr-upload-model": "dr_upload_model",
@@ -33,6 +35,8 @@ def run(command: str, *args: str, dr_dir: Path | None = None, env: Mapping[str, 
     function = ENTRY_POINTS[command]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("DR_")}
     environment["COLUMNS"] = "200"
+    # The code under test is this tree's, whatever an editable install elsewhere points at.
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, (str(PROJECT_ROOT), environment.get("PYTHONPATH"))))
     if dr_dir is not None:
         environment["DR_DIR"] = str(dr_dir)
     environment.update(env or {})
