@@ -29,7 +29,7 @@ class Checkpoint:
         return [f"model/{self.name}.{suffix}" for suffix in ("data-00000-of-00001", "index", "meta")]
 
 
-def _read_if_present(client: Any, bucket: str, key: str) -> bytes | None:
+def read_if_present(client: Any, bucket: str, key: str) -> bytes | None:
     from botocore.exceptions import ClientError
 
     try:
@@ -64,7 +64,7 @@ class SourceModel:
 
         with s3_errors(location), ThreadPoolExecutor(1) as pool:
             # The index is read while the prefix is listed: one round trip instead of two.
-            body = pool.submit(_read_if_present, client, location.bucket, location.key(CHECKPOINT_INDEX))
+            body = pool.submit(read_if_present, client, location.bucket, location.key(CHECKPOINT_INDEX))
             objects = {location.relative(o.key): o for o in list_objects(client, location.bucket, location.prefix)}
             if not objects:
                 raise DrtasksError(f"no model at {location.url}: the prefix holds no objects")
@@ -89,7 +89,9 @@ class SourceModel:
         return Checkpoint(checkpoint_number(entry["name"]), entry["name"], dict(entry))
 
     def select(self, policy: str | int) -> Checkpoint:
-        """The checkpoint for 'last', 'best' or a number."""
+        """The checkpoint for 'last', 'best' or a number (best-by: drtasks.checkpoint_choice)."""
+        if not isinstance(policy, (str, int)):
+            raise DrtasksError(f"checkpoint policy {policy} needs the training metrics: choose through drtasks.checkpoint_choice")
         if policy in ("last", "best"):
             return self._checkpoint_from_index(str(policy))
         number = int(policy)

@@ -91,13 +91,17 @@ def session_for(aws_profile: str | None, region: str) -> Any:
     )
 
 
-def make_client(location: S3Location, max_pool_connections: int = 16) -> Any:
-    """An S3 client for ``location``; path-style addressing for any non-AWS endpoint."""
+def make_client(location: S3Location, max_pool_connections: int = 16, connect_timeout: float = 60) -> Any:
+    """An S3 client for ``location``; path-style addressing for any non-AWS endpoint.
+
+    ``connect_timeout``: shorter for probes that may meet an endpoint nobody answers.
+    """
     from botocore.config import Config
 
     path_style = bool(location.endpoint_url) and "amazonaws.com" not in (location.endpoint_url or "")
     config = Config(
         max_pool_connections=max_pool_connections,
+        connect_timeout=connect_timeout,
         s3={"addressing_style": "path" if path_style else "auto"},
         retries={"max_attempts": 3, "mode": "standard"},
         # Not every S3-compatible server accepts the newer default checksums.

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from drtasks.checkpoint_choice import choose_for
 from drtasks.config import targets
 from drtasks.config.settings import Settings
 from drtasks.manifest import find_pieces, upload_manifest
@@ -43,7 +44,8 @@ def prepare_upload(settings: Settings, local: bool = False, wipe: bool = False, 
         listing = pool.submit(list_target, target_client, target)
         reward = pool.submit(head, source_client, source.bucket, targets.reward_key(settings))
         model = SourceModel.load(source_client, source)
-        checkpoint = model.select(targets.checkpoint_policy(settings))
+        choice = choose_for(settings, source_client, model)
+        checkpoint = choice.checkpoint
         pieces = find_pieces(
             source_client, model, checkpoint, targets.reward_key(settings), targets.metrics_prefix(settings), reward.result
         )
@@ -51,7 +53,7 @@ def prepare_upload(settings: Settings, local: bool = False, wipe: bool = False, 
     params = to_yaml(training_params(settings, target, pieces.metrics_file_key))
     manifest = upload_manifest(model, checkpoint, pieces, params)
     plan = plan_upload(manifest, source, target, target_client, wipe=wipe, existing=existing)
-    plan.notes.append(f"checkpoint {checkpoint.name} ({targets.checkpoint_policy(settings)})")
+    plan.notes.append(choice.reason)
     return UploadJob(plan, checkpoint, source_client, target_client)
 
 

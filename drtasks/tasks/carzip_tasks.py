@@ -24,6 +24,7 @@ class CarZipRequest:
     force: bool = False
     dry_run: bool = False
     overrides: dict[str, tuple[str, str]] | None = None  # DR_* -> (value, origin), above every layer
+    best_by: str | None = None  # progress | reward | laptime
 
 
 def run_car_zip(request: CarZipRequest) -> None:
@@ -35,7 +36,7 @@ def run_car_zip(request: CarZipRequest) -> None:
     from drtasks.errors import DrtasksError
     from drtasks.transfer import apply, verify
 
-    settings = settings_for(request.profile, {**checkpoint_flags(request.best, request.checkpoint), **(request.overrides or {})})
+    settings = settings_for(request.profile, {**checkpoint_flags(request.best, request.checkpoint, request.best_by), **(request.overrides or {})})
     source = request.source or settings.get("DR_CAR_ZIP_SOURCE") or "auto"
     container = request.container or settings.get("DR_CAR_ZIP_CONTAINER")
     output = request.output or settings.get("DR_CAR_ZIP_OUTPUT")
@@ -84,13 +85,14 @@ def run_car_zip(request: CarZipRequest) -> None:
 
 
 @drtask(
-    short={"best": "b", "checkpoint": "c", "local": "L", "output": "o", "force": "f", "dry_run": "d", "from_": "s", "no_upload": "N"},
+    short={"best": "b", "checkpoint": "c", "best_by": "", "local": "L", "output": "o", "force": "f", "dry_run": "d", "from_": "s", "no_upload": "N"},
     help={
         "profile": "named profile from profiles/",
         "from": "where the model comes from: container (the running training container, DRfC's way), s3, or auto (container when one runs, else s3)",
         "container": "the training container's name, when several run",
         "best": "from S3: the best checkpoint instead of the last",
         "checkpoint": "from S3: checkpoint number N",
+        "best-by": "from S3: the kept checkpoint whose evaluation was best by progress, reward or laptime",
         "local": "upload to the local training bucket instead of the upload bucket",
         "output": "also write the archive to FILE (a folder gets <name>.tar.gz, the name the car will show)",
         "no-upload": "only write --output, upload nothing",
@@ -112,9 +114,10 @@ def car_zip(
     name: str | None = None,
     force: bool = False,
     dry_run: bool = False,
+    best_by: str | None = None,
 ) -> None:
     """Make the physical car's .tar.gz (one .pb + model_metadata.json) and upload it as carfile.tar.gz."""
-    run_car_zip(CarZipRequest(profile, from_, container, best, checkpoint, local, output, False if no_upload else None, name, force, dry_run))
+    run_car_zip(CarZipRequest(profile, from_, container, best, checkpoint, local, output, False if no_upload else None, name, force, dry_run, best_by=best_by))
 
 
 namespace = Collection(car_zip)

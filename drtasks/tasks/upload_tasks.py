@@ -25,10 +25,11 @@ class UploadRequest:
     json: bool = False
     increment: bool = False
     overrides: dict[str, tuple[str, str]] | None = None  # DR_* -> (value, origin), above every layer
+    best_by: str | None = None  # progress | reward | laptime
 
 
 def upload_flags(request: UploadRequest) -> dict[str, tuple[str, str]]:
-    flags = checkpoint_flags(request.best, request.checkpoint)
+    flags = checkpoint_flags(request.best, request.checkpoint, request.best_by)
     if request.prefix is not None:
         prefix = request.prefix.strip("/")
         if not prefix:
@@ -89,7 +90,7 @@ def run_upload(request: UploadRequest) -> None:
 
 
 @drtask(
-    short={"force": "f", "wipe": "w", "dry_run": "d", "best": "b", "checkpoint": "c", "prefix": "p", "local": "L", "import_name": "I"},
+    short={"force": "f", "wipe": "w", "dry_run": "d", "best": "b", "checkpoint": "c", "best_by": "", "prefix": "p", "local": "L", "import_name": "I"},
     help={
         "profile": "named profile from profiles/ (layered over system.env and run.env)",
         "force": "do not ask before writing",
@@ -97,6 +98,7 @@ def run_upload(request: UploadRequest) -> None:
         "dry-run": "show the plan and write nothing",
         "best": "upload the best checkpoint instead of the last",
         "checkpoint": "upload checkpoint number N",
+        "best-by": "upload the kept checkpoint whose evaluation was best by progress, reward or laptime",
         "prefix": "use P as both the source model prefix and the upload prefix",
         "local": "upload into the local training bucket (refuses when target == source)",
         "import": "after uploading, import the model, named after the upload prefix",
@@ -117,10 +119,11 @@ def upload(
     import_: bool = False,
     import_name: str | None = None,
     json: bool = False,
+    best_by: str | None = None,
 ) -> None:
     """Upload the chosen checkpoint of the trained model, showing the plan before writing."""
     name = import_name if import_name else ("" if import_ else None)
-    run_upload(UploadRequest(profile, force, wipe, dry_run, best, checkpoint, prefix, local, name, json))
+    run_upload(UploadRequest(profile, force, wipe, dry_run, best, checkpoint, prefix, local, name, json, best_by=best_by))
 
 
 @drtask(
