@@ -13,14 +13,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drtasks.config import targets
 from drtasks.config.settings import Settings
 from drtasks.config.targets import BestBy, CheckpointPolicy
 from drtasks.errors import DrtasksError
-from drtasks.metrics import Stats, TrainingRun, load_run as _load_run
 from drtasks.model import CHECKPOINT_INDEX, Checkpoint, SourceModel
+
+if TYPE_CHECKING:  # the metrics reader loads only when best-by needs it
+    from drtasks.metrics import Stats, TrainingRun
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class Choice:
 @dataclass(frozen=True)
 class Candidate:
     number: int
-    evaluation: Stats | None
+    evaluation: "Stats | None"
 
 
 def _value(candidate: Candidate, metric: str) -> float | None:
@@ -79,12 +81,14 @@ def best_by(candidates: list[Candidate], metric: str) -> tuple[int, str]:
     return winner.number, f"best-by {metric}: checkpoint {winner.number} ({_evidence(winner, metric)}{tail})"
 
 
-def candidates(model: SourceModel, run: TrainingRun) -> list[Candidate]:
+def candidates(model: SourceModel, run: "TrainingRun") -> list[Candidate]:
     return [Candidate(number, run.evaluation_of(number)) for number in model.available_numbers()]
 
 
-def load_run(client: Any, model: SourceModel, metrics_folder: str) -> TrainingRun:
+def load_run(client: Any, model: SourceModel, metrics_folder: str) -> "TrainingRun":
     """The model's training metrics (``metrics_folder``: a full key prefix, DR_LOCAL_S3_METRICS_PREFIX)."""
+    from drtasks.metrics import load_run as _load_run
+
     return _load_run(client, model.location, metrics_folder, model.index, [o.key for o in model.objects.values()])
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import re
-import statistics
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -142,6 +141,10 @@ def parse_metrics(body: bytes, url: str, worker: int) -> MetricsFile:
     return MetricsFile(url, worker, metric if isinstance(metric, str) else None, episodes)
 
 
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 @dataclass(frozen=True)
 class Stats:
     """Means over a set of episodes; the lap time only over completed laps."""
@@ -156,14 +159,14 @@ class Stats:
     @classmethod
     def of(cls, episodes: Iterable[Episode]) -> "Stats":
         chosen = list(episodes)
-        laps = [e.lap_seconds for e in chosen if e.completed]
+        laps = [e.elapsed_ms / 1000 for e in chosen if e.completed]
         return cls(
             episodes=len(chosen),
-            reward=statistics.fmean(e.reward for e in chosen) if chosen else None,
-            progress=statistics.fmean(e.progress for e in chosen) if chosen else None,
+            reward=_mean([e.reward for e in chosen]),
+            progress=_mean([e.progress for e in chosen]),
             laps=len(laps),
-            lap_time=statistics.fmean(laps) if laps else None,  # type: ignore[arg-type]
-            best_lap=min(laps) if laps else None,  # type: ignore[type-var]
+            lap_time=_mean(laps),
+            best_lap=min(laps) if laps else None,
         )
 
     def as_dict(self) -> dict[str, Any]:

@@ -120,25 +120,32 @@ def _when(stamp: float) -> str:
     return datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _number_of(name: str | None) -> str:
+    """The checkpoint number of a name such as 13_Step-5137.ckpt (the table is narrow; JSON has names)."""
+    return (name or "").split("_", 1)[0]
+
+
 def inventory_table(inventory: "Inventory") -> Table:
     table = Table(title=f"models in {inventory.bucket.url}", title_justify="left")
     for column in ("model", "kept", "best", "last", "model/ size", "last written", "shipped to", "backups"):
-        table.add_column(column, justify="right" if column == "model/ size" else "left", overflow="fold")
+        folds = column in ("shipped to", "backups")  # long S3 urls; the rest stays on one line
+        table.add_column(column, justify="right" if column == "model/ size" else "left", overflow="fold", no_wrap=not folds)
     for model in inventory.models:
         metric = f" ({model.best_metric:g}{' ' + model.metric_name if model.metric_name else ''})" if model.best_metric is not None else ""
         shipped = [
-            f"{s.profile}: {s.target.url} holds {s.number if s.number is not None else s.checkpoint}"
+            f"{s.profile}: {s.number if s.number is not None else s.checkpoint}"
             + ("" if s.checkpoint in model.kept.values() else " (no longer kept)")
+            + f" at {s.target.url}"
             for s in model.shipped
         ]
         table.add_row(
             model.location.prefix or "(bucket root)",
             ", ".join(map(str, model.kept)) or "none",
-            f"{model.best or ''}{metric}",
-            model.last or "",
+            f"{_number_of(model.best)}{metric}",
+            _number_of(model.last),
             human(model.model_bytes),
             _when(model.last_written),
             "\n".join(shipped),
-            "\n".join(f"{b.location.url} ({len(b.checkpoints)} checkpoints)" for b in model.backups),
+            "\n".join(f"{b.location.url} ({len(b.checkpoints)} checkpoint{'' if len(b.checkpoints) == 1 else 's'})" for b in model.backups),
         )
     return table

@@ -52,7 +52,17 @@ def _mark_kept(axis: Any, report: "CheckpointReport", label: bool) -> None:
         axis.axvline(row.checkpoint, color="tab:red" if important else "grey", linestyle=":", linewidth=1.2 if important else 0.8)
         if label:
             text = ", ".join([str(row.checkpoint), *row.marks, *(f"shipped: {p}" for p in row.shipped)])
-            axis.annotate(text, (row.checkpoint, 1.0), xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right", fontsize=7, color="tab:red" if important else "grey")
+            axis.annotate(
+                text,
+                (row.checkpoint, 0.98),
+                xycoords=("data", "axes fraction"),
+                rotation=90,
+                va="top",
+                ha="right",
+                fontsize=7,
+                color="tab:red" if important else "grey",
+                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+            )
 
 
 def write_plot(report: "CheckpointReport", path: Path) -> int:
@@ -60,6 +70,7 @@ def write_plot(report: "CheckpointReport", path: Path) -> int:
     require_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(11, 8.5), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
@@ -77,6 +88,7 @@ def write_plot(report: "CheckpointReport", path: Path) -> int:
         axis.grid(alpha=0.3)
         _mark_kept(axis, report, label=axis is progress)
     progress.legend(loc="lower right", fontsize=8)
+    laps.xaxis.set_major_locator(MaxNLocator(integer=True))  # checkpoints are whole numbers
     laps.set_xlabel("checkpoint (the iteration it drove and its evaluation)")
     figure.suptitle(f"{report.model.url}: kept checkpoints marked", fontsize=10)
     partial = path.with_name(path.name + ".part")
