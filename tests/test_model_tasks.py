@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from drtasks import inventory
 from drtasks.sample_model import seed_model
-from tests.cli import drtasks, in_terminal
+from tests.cli import PROJECT_ROOT, drtasks, in_terminal
 from tests.drfc import UPLOAD_PREFIX, write_env_files
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -98,6 +99,18 @@ def test_a_plot_path_that_cannot_be_written_is_refused_first(dr_dir: Path, tmp_p
     result = drtasks("checkpoints", "--plot", str(tmp_path / name), dr_dir=dr_dir)
     assert result.code != 0 and "Traceback" not in result.text
     assert len(result.err.strip().splitlines()) == 1 and message in result.err
+
+
+def test_plot_without_matplotlib_says_which_extra_to_install(tmp_path: Path) -> None:
+    shadow = tmp_path / "no-matplotlib" / "matplotlib"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError(\"No module named 'matplotlib'\")\n")
+    path = f"{PROJECT_ROOT}{os.pathsep}{shadow.parent}"
+
+    result = drtasks("checkpoints", "--plot", str(tmp_path / "c.png"), dr_dir=tmp_path, env={"PYTHONPATH": path})
+
+    assert result.code != 0 and "Traceback" not in result.text
+    assert result.err.strip() == "drtasks: --plot needs matplotlib: pip install 'drtasks[analysis]'"
 
 
 def test_checkpoints_shows_which_checkpoint_each_profiles_target_holds(dr_dir: Path, model: Any) -> None:
@@ -202,3 +215,12 @@ def test_inventory_never_walks_inside_a_model(s3_server: Any, model: Any, two_mo
     assert not any("training-simtrace" in prefix for prefix, _ in listed)
     full = [prefix for prefix, delimiter in listed if delimiter is None]
     assert sorted(full) == ["experiments/round-2/model/", f"{model.prefix}/model/"]  # only model/ is listed in full
+
+
+def test_the_tasks_and_the_best_by_flags_are_listed_with_help(tmp_path: Path) -> None:
+    listed = drtasks("--list", dr_dir=tmp_path).out
+    assert "  checkpoints " in listed and "  inventory " in listed
+    for task in ("upload", "car-zip"):
+        help_text = drtasks("--help", task, dr_dir=tmp_path).out
+        assert "--best-by=STRING" in help_text and "progress, reward or laptime" in help_text
+    assert "--plot=STRING" in drtasks("--help", "checkpoints", dr_dir=tmp_path).out
