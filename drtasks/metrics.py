@@ -64,10 +64,6 @@ class Episode:
     def completed(self) -> bool:
         return self.status == LAP_COMPLETE
 
-    @property
-    def lap_seconds(self) -> float | None:
-        return self.elapsed_ms / 1000 if self.completed else None
-
 
 @dataclass(frozen=True)
 class MetricsFile:

@@ -38,7 +38,7 @@ def checkpoints_table(report: "CheckpointReport") -> Table:
         table.add_row(
             str(it.number) if it else "",
             str(row.checkpoint),
-            row.name or "",
+            "yes" if row.kept else "",  # the names are in --json
             str(train.episodes) if train else "",
             _num(train.reward if train else None),
             _num(train.progress if train else None, 1, " %"),

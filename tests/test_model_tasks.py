@@ -222,5 +222,5 @@ def test_the_tasks_and_the_best_by_flags_are_listed_with_help(tmp_path: Path) ->
     assert "  checkpoints " in listed and "  inventory " in listed
     for task in ("upload", "car-zip"):
         help_text = drtasks("--help", task, dr_dir=tmp_path).out
-        assert "--best-by=STRING" in help_text and "progress, reward or laptime" in help_text
+        assert "--best-by=STRING" in help_text and "best by progress, reward" in help_text
     assert "--plot=STRING" in drtasks("--help", "checkpoints", dr_dir=tmp_path).out
