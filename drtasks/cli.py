@@ -75,7 +75,7 @@ def dr_upload_model(argv: list[str] | None = None) -> None:
 
 
 def dr_increment_upload_model(argv: list[str] | None = None) -> None:
-    from drtasks.increment import run_increment
+    from drtasks.tasks.upload_tasks import run_increment
 
     command = "dr-increment-upload-model"
     flags = _parse(command, sys.argv[1:] if argv is None else argv, "d:wfh", "[-d DELIMITER] [-w] [-f]")
