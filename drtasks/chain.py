@@ -63,7 +63,7 @@ class ChainPlan:
 def _planner(name: str) -> Callable[[StepContext], StepPlan]:
     if name not in PLANNERS:
         known = ", ".join(n for n in STEP_ORDER if n in PLANNERS)
-        raise DrtasksError(f"unknown step '{name}'; known steps: {known}")
+        raise DrtasksError(f"the step '{name}' is not available in this version of drtasks; available steps: {known}")
     module, function = PLANNERS[name].split(":")
     return getattr(importlib.import_module(module), function)
 

@@ -32,6 +32,12 @@ def _run(command: str, body: Callable[[], None]) -> None:
         _fail(command, error.message, error.code)
     except KeyboardInterrupt:
         _fail(command, "interrupted", 130)
+    except Exception as error:
+        from drtasks.tasks.common import _first_line, _is_service_failure
+
+        if not _is_service_failure(error):
+            raise
+        _fail(command, f"{error.__class__.__name__}: {_first_line(error)}", 1)
 
 
 def _parse(command: str, argv: list[str], spec: str, usage: str) -> dict[str, str]:

@@ -165,15 +165,27 @@ class SourceDigest:
         return composite_etag(self._part_digests) == self.etag
 
 
+def _stream_errors() -> tuple[type[BaseException], ...]:
+    """What a body being read can raise when the connection breaks or the server sends less."""
+    from botocore.exceptions import IncompleteReadError, ReadTimeoutError, ResponseStreamingError
+    from urllib3.exceptions import HTTPError
+
+    return (ResponseStreamingError, IncompleteReadError, ReadTimeoutError, HTTPError, ConnectionError, TimeoutError)
+
+
 def _read_exactly(body: Any, size: int) -> bytes:
+    """Up to ``size`` bytes; fewer when the body ends or breaks (the caller reads again)."""
     chunks: list[bytes] = []
     remaining = size
-    while remaining > 0:
-        chunk = body.read(min(remaining, 4 * MiB))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
+    try:
+        while remaining > 0:
+            chunk = body.read(min(remaining, 4 * MiB))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    except _stream_errors():
+        pass
     return b"".join(chunks)
 
 
@@ -484,7 +496,7 @@ class Transfer:
                         self.progress.advanced(item.key, want)
                         continue
                     futures.append(self._parts.submit(send, number, chunk, part_digest))
-                if not problem and body.read(1):
+                if not problem and _read_exactly(body, 1):
                     problem = f"the source holds more than the {item.size} bytes listed"
             finally:
                 body.close()
@@ -510,12 +522,12 @@ class Transfer:
         body = self._get(item)["Body"]
         digest = hashlib.md5(usedforsecurity=False)
         try:
-            while chunk := body.read(4 * MiB):
+            while chunk := _read_exactly(body, 4 * MiB):
                 self._check_cancel()
                 digest.update(chunk)
         finally:
             body.close()
-        return digest.hexdigest()
+        return digest.hexdigest()  # a broken read gives another digest: the copy is then not proven
 
     # -- aborts and deletes ----------------------------------------------------------
     def _abort(self, relative: str, upload_id: str) -> None:
