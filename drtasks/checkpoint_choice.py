@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from drtasks.config import targets
 from drtasks.config.settings import Settings
@@ -23,6 +23,9 @@ from drtasks.model import CHECKPOINT_INDEX, Checkpoint, SourceModel
 
 if TYPE_CHECKING:  # the metrics reader loads only when best-by needs it
     from drtasks.metrics import Stats, TrainingRun
+    from drtasks.s3 import ObjectInfo
+
+Listing = Callable[[], "list[ObjectInfo]"]
 
 
 @dataclass(frozen=True)
@@ -85,11 +88,14 @@ def candidates(model: SourceModel, run: "TrainingRun") -> list[Candidate]:
     return [Candidate(number, run.evaluation_of(number)) for number in model.available_numbers()]
 
 
-def load_run(client: Any, model: SourceModel, metrics_folder: str) -> "TrainingRun":
-    """The model's training metrics (``metrics_folder``: a full key prefix, DR_LOCAL_S3_METRICS_PREFIX)."""
+def load_run(client: Any, model: SourceModel, metrics_folder: str, listed: "Listing | None" = None) -> "TrainingRun":
+    """The model's training metrics (``metrics_folder``: a full key prefix, DR_LOCAL_S3_METRICS_PREFIX).
+
+    ``listed`` answers what the metrics folder holds when a listing was started ahead of time.
+    """
     from drtasks.metrics import load_run as _load_run
 
-    return _load_run(client, model.location, metrics_folder, model.index, [o.key for o in model.objects.values()])
+    return _load_run(client, model.location, metrics_folder, model.index, listed() if listed else None)
 
 
 def _from_index(model: SourceModel, which: str) -> Choice:
@@ -99,20 +105,20 @@ def _from_index(model: SourceModel, which: str) -> Choice:
     return Choice(checkpoint, f"{which}: checkpoint {checkpoint.number} ({which}_checkpoint of {CHECKPOINT_INDEX}{shown})")
 
 
-def choose(client: Any, model: SourceModel, policy: CheckpointPolicy, metrics_folder: str) -> Choice:
+def choose(client: Any, model: SourceModel, policy: CheckpointPolicy, metrics_folder: str, listed: "Listing | None" = None) -> Choice:
     """The checkpoint for ``policy``; only best-by reads the training metrics."""
     if policy in ("last", "best"):
         return _from_index(model, str(policy))
     if isinstance(policy, BestBy):
-        number, reason = best_by(candidates(model, load_run(client, model, metrics_folder)), policy.metric)
+        number, reason = best_by(candidates(model, load_run(client, model, metrics_folder, listed)), policy.metric)
         return Choice(model.select(number), reason)
     checkpoint = model.select(int(policy))
     return Choice(checkpoint, f"checkpoint {checkpoint.number} (chosen by number)")
 
 
-def choose_for(settings: Settings, client: Any, model: SourceModel) -> Choice:
+def choose_for(settings: Settings, client: Any, model: SourceModel, listed: "Listing | None" = None) -> Choice:
     """``choose`` with the policy and metrics folder of ``settings``; the reason names where the policy came from."""
-    choice = choose(client, model, targets.checkpoint_policy(settings), targets.metrics_prefix(settings))
+    choice = choose(client, model, targets.checkpoint_policy(settings), targets.metrics_prefix(settings), listed)
     origin = settings.origin("DR_UPLOAD_CHECKPOINT")
     if origin is None or origin.layer == "default":
         return choice

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from drtasks.errors import DrtasksError
-from drtasks.s3 import S3Location, s3_errors
+from drtasks.s3 import ObjectInfo, S3Location, list_folder_files, s3_errors
 
 METRICS_FILE = re.compile(r"^TrainingMetrics(?:_(\d+))?\.json$")
 LAP_COMPLETE = "Lap complete"
@@ -303,25 +303,23 @@ def metrics_keys(names: Iterable[str]) -> list[str]:
     return [name for _, name in sorted(found)]
 
 
-def list_metrics(client: Any, location: S3Location, folder: str, model_objects: Iterable[str] = ()) -> list[str]:
+def list_metrics(client: Any, location: S3Location, folder: str, listed: Iterable[ObjectInfo] | None = None) -> list[str]:
     """Full keys of the metrics files in ``folder`` (a full key prefix without the trailing '/').
 
-    When the folder lies inside the model prefix, the model's listing already holds them.
+    ``listed``: what a listing of the folder already gave, else the folder's own files are listed.
     """
     head = folder.strip("/") + "/"
-    inside = [key for key in model_objects if key.startswith(head) and "/" not in key[len(head) :]]
-    if inside or head.startswith(location.prefix + "/"):
-        return metrics_keys(inside)
-    with s3_errors(location.with_prefix(folder)):
-        names: list[str] = []
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=head, Delimiter="/"):
-            names += [item["Key"] for item in page.get("Contents", [])]
-    return metrics_keys(names)
+    if listed is None:
+        with s3_errors(location.with_prefix(folder)):
+            listed = list(list_folder_files(client, location.bucket, folder))
+    return metrics_keys(o.key for o in listed if o.key.startswith(head) and "/" not in o.key[len(head) :])
 
 
-def load_run(client: Any, location: S3Location, folder: str, index: dict[str, Any] | None, model_objects: Iterable[str] = ()) -> TrainingRun:
+def load_run(
+    client: Any, location: S3Location, folder: str, index: dict[str, Any] | None, listed: Iterable[ObjectInfo] | None = None
+) -> TrainingRun:
     """Read every worker's metrics file under ``folder`` and summarise the run."""
-    keys = list_metrics(client, location, folder, model_objects)
+    keys = list_metrics(client, location, folder, listed)
     if not keys:
         raise DrtasksError(
             f"no training metrics in s3://{location.bucket}/{folder.strip('/')}/ (TrainingMetrics.json): "

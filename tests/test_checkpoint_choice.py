@@ -143,14 +143,15 @@ def uploaded_checkpoint(s3_server: Any, upload_bucket: str) -> str:
 def test_upload_best_by_flag_uploads_the_winner_and_the_plan_says_why(dr_dir: Path, s3_server: Any, model: Any, upload_bucket: str) -> None:
     planned = drtasks("upload", "--best-by", "laptime", "--dry-run", "--json", dr_dir=dr_dir)
     assert planned.code == 0, planned.err
-    notes = json.loads(planned.out)["notes"]
+    (step,) = json.loads(planned.out)["steps"]
+    notes = step["notes"]
     assert notes[0].startswith("best-by laptime: checkpoint 16 (mean lap 11.84 s over 3 completed evaluation laps; 19: 12.30 s")
     assert notes[0].endswith("; policy from flag (--best-by)")
     assert f"model/{model.checkpoints[16].name}.index" in planned.out
 
     result = drtasks("upload", "-f", "--best-by", "laptime", dr_dir=dr_dir)
     assert result.code == 0, result.err
-    assert "note: best-by laptime: checkpoint 16" in result.out
+    assert "note (upload): best-by laptime: checkpoint 16" in result.out
     assert uploaded_checkpoint(s3_server, upload_bucket) == model.checkpoints[16].name
 
 
@@ -208,6 +209,10 @@ def test_best_by_without_metrics_stops_before_anything_is_written(s3_server: Any
 def test_car_zip_best_by_packs_the_winner_and_says_why(dr_dir: Path, s3_server: Any, model: Any, tmp_path: Path) -> None:
     out = tmp_path / "car"
     out.mkdir()
-    result = drtasks("car-zip", "--from", "s3", "--best-by", "progress", "-N", "-o", f"{out}/", "-f", dr_dir=dr_dir)
+    result = drtasks("car-zip", "--from", "s3", "--best-by", "progress", "-N", "-o", f"{out}/", "-f", "--json", dr_dir=dr_dir)
     assert result.code == 0, result.err
-    assert f"model_13.pb (checkpoint {model.checkpoints[13].name}; best-by progress: checkpoint 13 (mean evaluation progress 99.2 %" in result.out
+    (step,) = json.loads(result.out)["steps"]
+    assert step["origin"].endswith(
+        f"model_13.pb (checkpoint {model.checkpoints[13].name}; best-by progress: checkpoint 13 (mean evaluation progress 99.2 % over 5 episodes;"
+        " 10: 90.2 %, 19: 87.6 %, 16: 83.2 %); policy from flag (--best-by))"
+    )

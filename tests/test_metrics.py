@@ -156,7 +156,7 @@ def test_load_run_reads_every_worker_file_from_real_s3(s3_server: Any, bucket: s
     client = s3_server.client()
     model = SourceModel.load(client, location)
 
-    run = metrics.load_run(client, location, "multi/metrics", model.index, [o.key for o in model.objects.values()])
+    run = metrics.load_run(client, location, "multi/metrics", model.index)
 
     assert [f.url for f in run.files] == [f"s3://{bucket}/multi/metrics/TrainingMetrics.json", f"s3://{bucket}/multi/metrics/TrainingMetrics_1.json"]
     assert run.alignment.offset == 5 and run.best_model_metric == "progress"
