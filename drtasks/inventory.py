@@ -51,8 +51,10 @@ def list_folder(client: Any, bucket: str, prefix: str) -> Folder:
 def find_prefixes(client: Any, location: S3Location, marker: str, depth: int = MAX_DEPTH) -> list[Folder]:
     """The folders below ``location`` that hold ``marker`` (e.g. ``model/deepracer_checkpoints.json``).
 
-    A folder holding the marker is not searched further. A marker inside a subfolder is confirmed
-    by one request for that key, only where the subfolder exists.
+    A marker inside a subfolder is confirmed by one request for that key, only where the subfolder
+    exists; a folder that has the subfolder is not searched further either way (a model whose
+    checkpoint index is missing still holds thousands of simtraces). A folder holding the marker is
+    not searched further.
     """
     head, _, rest = marker.partition("/")
     found: list[Folder] = []
@@ -68,7 +70,8 @@ def find_prefixes(client: Any, location: S3Location, marker: str, depth: int = M
             else:
                 confirmed = {f.prefix for f in candidates}
             found += [f for f in listings if f.prefix in confirmed]
-            level = [sub for f in listings if f.prefix not in confirmed for sub in f.folders]
+            settled = confirmed | {f.prefix for f in candidates}
+            level = [sub for f in listings if f.prefix not in settled for sub in f.folders]
             if not level:
                 break
     return sorted(found, key=lambda f: f.prefix)

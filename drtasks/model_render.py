@@ -54,7 +54,8 @@ def checkpoints_table(report: "CheckpointReport") -> Table:
 
 
 def verdict_lines(report: "CheckpointReport") -> list[str]:
-    return [f"{v.reason}" if v.checkpoint is not None else f"best-by {v.metric}: none ({v.reason})" for v in report.verdicts]
+    """One line per best-by metric: its choice and why, or why it cannot choose."""
+    return [v.reason for v in report.verdicts]
 
 
 def _buckets(count: int, width: int) -> list[range]:

@@ -206,6 +206,9 @@ def test_inventory_lists_each_model_with_what_was_shipped_and_backed_up(dr_dir: 
 def test_inventory_never_walks_inside_a_model(s3_server: Any, model: Any, two_models: Any) -> None:
     """Thousands of simtrace files must not be listed: one delimiter listing per folder level."""
     client = s3_server.client()
+    # A model whose checkpoint index is gone is no model, and is not walked either.
+    broken = seed_model(client, model.bucket, "broken-run", checkpoints=(1, 2), simtrace_iterations=5)
+    client.delete_object(Bucket=model.bucket, Key=broken.key("model/deepracer_checkpoints.json"))
     listed: list[tuple[str, str | None]] = []
     client.meta.events.register("provide-client-params.s3.ListObjectsV2", lambda params, **_: listed.append((params.get("Prefix", ""), params.get("Delimiter"))))
 
