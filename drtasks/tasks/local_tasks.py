@@ -11,6 +11,7 @@ from drtasks.tasks.common import drtask
 
 
 @drtask(
+    short={"port": "P"},
     help={
         "stop": "stop the embedded S3 server",
         "status": "only tell whether it runs, and where",
@@ -54,8 +55,11 @@ def demo(c: Any, keep: bool = True) -> None:
     out.print(f"Embedded S3 at {info.endpoint_url} ({'started' if info.started else 'already running'}).")
     if sample.seed_if_missing(info):
         out.print(f"Seeded a sample trained model at s3://{sample.SOURCE_BUCKET}/{sample.MODEL_PREFIX}/ (4 checkpoints, best != last).")
-    profile = sample.write_profile(dr_dir_from(os.environ), info)
-    out.print(f"Wrote the profile {profile} for your own runs (inv upload --profile demo ...).")
+    profile, written = sample.write_profile(dr_dir_from(os.environ), info)
+    if written:
+        out.print(f"Wrote the profile {profile} for your own runs (inv upload --profile demo ...).")
+    else:
+        out.print(f"Kept your edited profile {profile} as it is (the demo itself does not read it).")
 
     # The demo's locations go in above every layer, so DR_* variables of a real DRfC install
     # in the environment can never send the demo to a real bucket.
