@@ -14,8 +14,8 @@ request is sent: a certificate with another fingerprint never receives the passw
 from __future__ import annotations
 
 import html
-import io
 import re
+import secrets
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any, Callable
@@ -31,16 +31,25 @@ CONNECT_TIMEOUT = 10.0
 # for the inference engine. Both take a while on the car's small CPU.
 READ_TIMEOUT = 600.0
 TOKEN_COOKIE = "deepracer_token"
+SEND_BLOCK = 256 * 1024
 
 
 def _pinned_adapter(fingerprint: str) -> Any:
     from requests.adapters import HTTPAdapter
+
+    from drtasks.car.pins import unverified_context
+
+    # One context for every connection: no CA store is loaded (it would be unused, and loading
+    # it costs tens of milliseconds per connection).
+    context = unverified_context()
 
     class PinnedAdapter(HTTPAdapter):
         """Every connection: no CA check (the car's certificate is self-signed), the pin instead."""
 
         def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
             host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, False, cert)
+            pool_kwargs["ssl_context"] = context
+            pool_kwargs["blocksize"] = SEND_BLOCK  # fewer, larger writes for the archive
             pool_kwargs["assert_fingerprint"] = fingerprint  # urllib3 checks it in the handshake
             return host_params, pool_kwargs
 
@@ -78,18 +87,46 @@ def error_text(body: str) -> str:
     return body.strip()[:200]
 
 
-class _ProgressBody(io.BytesIO):
-    """A request body that reports each block as it is sent."""
+class MultipartBody:
+    """``multipart/form-data`` with one file field, read block by block without copying the file.
 
-    def __init__(self, data: bytes, advanced: Callable[[int], None]) -> None:
-        super().__init__(data)
+    Reports each block as it is read for sending, so progress follows the bytes on the wire.
+    """
+
+    def __init__(self, field_name: str, file_name: str, content: bytes, content_type: str, advanced: Callable[[int], None]) -> None:
+        if any(ch in file_name for ch in '"\\\r\n') or any(ch in field_name for ch in '"\\\r\n'):
+            raise DrtasksError(f"cannot send a file named {file_name!r}: quotes, backslashes and line breaks are not allowed")
+        self.boundary = secrets.token_hex(16)
+        head = (
+            f"--{self.boundary}\r\nContent-Disposition: form-data; name=\"{field_name}\"; filename=\"{file_name}\"\r\n"
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode()
+        tail = f"\r\n--{self.boundary}--\r\n".encode()
+        self._parts = [memoryview(head), memoryview(content), memoryview(tail)]
+        self._length = sum(len(part) for part in self._parts)
         self._advanced = advanced
 
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    def __len__(self) -> int:
+        return self._length
+
     def read(self, size: int | None = -1) -> bytes:
-        block = super().read(size)
-        if block:
-            self._advanced(len(block))
-        return block
+        wanted = self._length if size is None or size < 0 else size
+        out = bytearray()
+        while self._parts and len(out) < wanted:
+            part = self._parts[0]
+            take = part[: wanted - len(out)]
+            out += take
+            if len(take) == len(part):
+                self._parts.pop(0)
+            else:
+                self._parts[0] = part[len(take) :]
+        if out:
+            self._advanced(len(out))
+        return bytes(out)
 
 
 @dataclass(frozen=True)
@@ -176,12 +213,8 @@ class CarClient:
 
     def upload(self, file_name: str, archive: bytes, advanced: Callable[[int], None] = lambda n: None) -> UploadAnswer:
         """``POST /api/uploadModels``; the car replaces the folder named after the file and installs it."""
-        from urllib3.filepost import encode_multipart_formdata
-
-        body, content_type = encode_multipart_formdata({"file": (file_name, archive, "application/gzip")})
-        response = self._request(
-            "POST", "/api/uploadModels", f"uploading {file_name}", data=_ProgressBody(body, advanced), headers={"Content-Type": content_type}
-        )
+        body = MultipartBody("file", file_name, archive, "application/gzip", advanced)
+        response = self._request("POST", "/api/uploadModels", f"uploading {file_name}", data=body, headers={"Content-Type": body.content_type})
         data = self._json(response, f"uploading {file_name}")
         if not isinstance(data, dict) or "success" not in data:
             raise DrtasksError(f"{self.url}: unexpected answer to the upload: {str(data)[:200]}")

@@ -81,15 +81,21 @@ def certificate_fingerprint(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
+def unverified_context() -> ssl.SSLContext:
+    """TLS without a CA check or host name check: the caller compares the certificate's fingerprint."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def presented_fingerprint(url: str, timeout: float = PROBE_TIMEOUT) -> str:
     """The fingerprint of the certificate the car presents now.
 
     Only a TLS handshake: no request is sent, so nothing (no password) reaches an unknown server.
     """
     host, port = host_port(url)
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # nothing is sent on this connection; the fingerprint decides
+    context = unverified_context()  # nothing is sent on this connection; the fingerprint decides
     try:
         with socket.create_connection((host, port), timeout=timeout) as raw:
             with context.wrap_socket(raw, server_hostname=host) as tls:
