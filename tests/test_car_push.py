@@ -123,19 +123,21 @@ def test_dry_run_logs_in_and_writes_nothing(tmp_path: Path, cars: tuple[FakeCar,
     assert "Dry run: nothing was written." in result.out
     assert result.out.count("add") >= 2 and "no model named fast-model on the car" in result.out
     assert all(car.uploads == [] and car.installed(MODEL) == {} for car in cars)
-    assert not known.exists()  # not even the pins
+    assert not known.exists() and "not pinned" in result.out  # not even the pins
 
 
-def test_second_push_of_the_same_name_replaces_the_model(tmp_path: Path, car: FakeCar, archive: Path, known: Path) -> None:
+def test_second_push_of_the_same_archive_replaces_the_model(tmp_path: Path, car: FakeCar, archive: Path, known: Path) -> None:
     assert push(tmp_path, known, "--car", car.url, "--archive", str(archive), "-f", *trust(car)).code == 0
+    plan = push(tmp_path, known, "--car", car.url, "--archive", str(archive), "-d", "--json")
+    assert plan.code == 0, plan.err
+    planned = json.loads(plan.out)["cars"][0]
+    assert planned["action"] == "replace" and planned["trust"] == "pinned"
+    assert push(tmp_path, known, "--car", car.url, "--archive", str(archive), "-f").code == 0
+    assert car.uploads == [f"{MODEL}.tar.gz"] * 2 and car.installed(MODEL)
     newer_graph = pseudo_random_bytes(2, "newer graph", 200_000)
     newer = tmp_path / "newer" / f"{MODEL}.tar.gz"
     newer.parent.mkdir()
     newer.write_bytes(build_car_archive(newer_graph, METADATA))
-    plan = push(tmp_path, known, "--car", car.url, "--archive", str(newer), "-d", "--json")
-    assert plan.code == 0, plan.err
-    planned = json.loads(plan.out)["cars"][0]
-    assert planned["action"] == "replace" and planned["trust"] == "pinned"
     again = push(tmp_path, known, "--car", car.url, "--archive", str(newer), "-f")
     assert again.code == 0, again.err
     assert car.installed(MODEL)["model.pb"] == newer_graph

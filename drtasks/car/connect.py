@@ -68,6 +68,8 @@ class TrustPolicy:
             raise DrtasksError(f"{url}: certificate not trusted; nothing was sent to it")
         if self.save:
             self.known.add(url, presented)
+        else:
+            how += " (dry run: not pinned)"
         return Trusted(url, presented, how, self.save)
 
 

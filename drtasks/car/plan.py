@@ -15,6 +15,7 @@ import json
 import tarfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from drtasks.car import rules
@@ -141,7 +142,16 @@ def check_archive(archive: bytes, source: str) -> rules.CarView:
     return rules.car_view(read_metadata(archive), f"{source}: {METADATA_MEMBER}")
 
 
-def plan_car_push(archive: bytes, model_name: str, cars: list[str], connector: CarConnector, *, load: bool = False, origin: str = "", source: str = "archive") -> CarPushPlan:
+def plan_car_push(
+    archive: bytes | Path, model_name: str, cars: list[str], connector: CarConnector, *, load: bool = False, origin: str = "", source: str = "archive"
+) -> CarPushPlan:
+    """The plan for pushing ``archive`` as ``model_name`` to ``cars`` (normalised URLs); reads only."""
+    if isinstance(archive, Path):
+        origin, source = origin or str(archive), str(archive)
+        try:
+            archive = archive.read_bytes()
+        except OSError as error:
+            raise DrtasksError(f"{source}: cannot read it ({error.strerror or error.__class__.__name__})") from None
     if not cars:
         raise DrtasksError("no car to push to: give --car https://HOST, or list car_zip.cars in the profile")
     if len(set(cars)) != len(cars):
