@@ -341,8 +341,9 @@ def test_a_changed_certificate_is_refused_with_both_fingerprints(tmp_path: Path,
 def test_every_connection_is_checked_against_the_pin(car: FakeCar) -> None:
     """A session pinned to another certificate never sends a byte of its request (no password)."""
     client = CarClient(car.url, normalize_fingerprint("AB" * 32))
-    with pytest.raises(DrtasksError, match="certificate changed"):
+    with pytest.raises(DrtasksError, match="certificate changed") as refused:
         client.login(PASSWORD)
+    assert show_fingerprint(car.fingerprint) in refused.value.message and show_fingerprint("ab" * 32) in refused.value.message
     assert car.logins == 0
 
 
