@@ -18,6 +18,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from drtasks.car.pins import changed_message, known_cars_file, show_fingerprint
@@ -138,11 +139,12 @@ class UploadAnswer:
 class CarClient:
     """One logged-in console session. The password is used for login and never kept."""
 
-    def __init__(self, url: str, fingerprint: str) -> None:
+    def __init__(self, url: str, fingerprint: str, pins_file: Path | None = None) -> None:
         import requests
 
         self.url = url
         self.fingerprint = fingerprint
+        self._pins_file = pins_file or known_cars_file()  # named when the certificate changed
         self._session: requests.Session = requests.Session()
         # The car is on the local network; a proxy from the environment has no business here.
         self._session.trust_env = False
@@ -163,7 +165,7 @@ class CarClient:
         except requests.exceptions.SSLError as error:
             presented = re.search(r'got "?([0-9a-fA-F]{64})', str(error))
             if presented or "Fingerprints did not match" in str(error):
-                raise DrtasksError(changed_message(self.url, self.fingerprint, presented.group(1).lower() if presented else "?" * 64, known_cars_file())) from None
+                raise DrtasksError(changed_message(self.url, self.fingerprint, presented.group(1).lower() if presented else "?" * 64, self._pins_file)) from None
             raise DrtasksError(f"{self.url}: TLS failed while {what}") from None
         except requests.exceptions.Timeout:
             raise DrtasksError(f"{self.url}: no answer while {what} (timed out)") from None
