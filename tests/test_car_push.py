@@ -176,6 +176,13 @@ def test_the_profile_lists_the_cars(tmp_path: Path, cars: tuple[FakeCar, FakeCar
     assert f"DR_CAR_ZIP_CARS" in config.out and f"{cars[0].url},{cars[1].url}/" in config.out
 
 
+def test_a_profile_naming_one_car_without_a_list_is_refused_with_its_line(tmp_path: Path, archive: Path, known: Path) -> None:
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "garage.yaml").write_text("description: one car\ncar_zip:\n  cars: https://192.168.1.20\n")
+    line = one_line_error(push(tmp_path, known, "-p", "garage", "--archive", str(archive), "-f"))
+    assert "garage.yaml:3" in line and "car_zip.cars" in line
+
+
 def test_built_from_s3_like_car_zip(tmp_path: Path, s3_server: Any, model: Any, upload_bucket: str, car: FakeCar, known: Path) -> None:
     from tests.drfc import UPLOAD_PREFIX, write_env_files
 
