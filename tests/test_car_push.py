@@ -173,7 +173,7 @@ def test_the_profile_lists_the_cars(tmp_path: Path, cars: tuple[FakeCar, FakeCar
     assert result.code == 0, result.err
     assert all(car.installed(MODEL) for car in cars)
     config = drtasks("config", "--profile", "garage", dr_dir=tmp_path)
-    assert f"DR_CAR_ZIP_CARS" in config.out and f"{cars[0].url},{cars[1].url}/" in config.out
+    assert "DR_CAR_ZIP_CARS" in config.out and f"{cars[0].url},{cars[1].url}/" in config.out
 
 
 def test_a_profile_naming_one_car_without_a_list_is_refused_with_its_line(tmp_path: Path, archive: Path, known: Path) -> None:

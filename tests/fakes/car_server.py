@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, flash, get_flashed_messages, jsonify, make_response, render_template_string, request
+from flask import Flask, Response, flash, jsonify, make_response, render_template_string, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.utils import secure_filename
