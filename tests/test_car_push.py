@@ -113,14 +113,14 @@ def test_push_to_two_cars_installs_the_model_and_each_car_lists_it(tmp_path: Pat
         assert car.installed(MODEL) == {"model.pb": graph, "model_metadata.json": METADATA, "checksum.txt": car.installed(MODEL)["checksum.txt"]}
         assert car.uploads == [f"{MODEL}.tar.gz"] and car.logins == 1  # one login per car, reused from plan to push
         assert car.url in result.out
-    assert "Pushed fast-model to 2 cars." in result.out
+    assert "car-push: pushed fast-model to 2 cars" in result.out
     assert result.out.count("Model uploaded successfully to your vehicle") == 2  # the cars' own words, one row each
 
 
 def test_dry_run_logs_in_and_writes_nothing(tmp_path: Path, cars: tuple[FakeCar, FakeCar], archive: Path, known: Path) -> None:
     result = push(tmp_path, known, "--car", cars[0].url, "--car", cars[1].url, "--archive", str(archive), "-d", *trust(*cars))
     assert result.code == 0, result.err
-    assert "Dry run: nothing was written." in result.out
+    assert "Dry run: nothing was written." in result.err
     assert result.out.count("add") >= 2 and "no model named fast-model on the car" in result.out
     assert all(car.uploads == [] and car.installed(MODEL) == {} for car in cars)
     assert not known.exists() and "not pinned" in result.out  # not even the pins
@@ -130,7 +130,7 @@ def test_second_push_of_the_same_archive_replaces_the_model(tmp_path: Path, car:
     assert push(tmp_path, known, "--car", car.url, "--archive", str(archive), "-f", *trust(car)).code == 0
     plan = push(tmp_path, known, "--car", car.url, "--archive", str(archive), "-d", "--json")
     assert plan.code == 0, plan.err
-    planned = json.loads(plan.out)["cars"][0]
+    planned = json.loads(plan.out)["steps"][0]["cars"][0]
     assert planned["action"] == "replace" and planned["trust"] == "pinned"
     assert push(tmp_path, known, "--car", car.url, "--archive", str(archive), "-f").code == 0
     assert car.uploads == [f"{MODEL}.tar.gz"] * 2 and car.installed(MODEL)
@@ -154,7 +154,7 @@ def test_load_loads_the_model_on_the_car(tmp_path: Path, car: FakeCar, archive: 
     result = push(tmp_path, known, "--car", car.url, "--archive", str(archive), "--load", "-f", *trust(car))
     assert result.code == 0, result.err
     assert car.loaded == f"{MODEL}/model"
-    assert "Pushed fast-model to 1 car and loaded it." in result.out
+    assert "car-push: pushed fast-model to 1 car and loaded it" in result.out
 
 
 def test_load_fails_in_the_cars_words_when_its_sensors_are_missing(tmp_path: Path, car: FakeCar, graph: bytes, known: Path) -> None:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json as jsonlib
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke import Collection
 
-from drtasks.tasks.common import checkpoint_flags, confirm, drtask, settings_for
+from drtasks.tasks.common import checkpoint_flags, drtask, settings_for
 
-CARS_VARIABLE = "DR_CAR_ZIP_CARS"
+if TYPE_CHECKING:
+    from drtasks.chain import ChainRequest
 
 
 @dataclass
@@ -32,122 +31,21 @@ class CarPushRequest:
     checkpoint: str | None = None
 
 
-def resolve_cars(flags: list[str], settings: Any) -> list[str]:
-    """--car values, else the profile's car_zip.cars (DR_CAR_ZIP_CARS, comma-separated)."""
-    from drtasks.car.pins import car_url
+def car_push_chain(request: CarPushRequest) -> "ChainRequest":
+    from drtasks.chain import ChainRequest, StepSpec
+    from drtasks.steps.carpush import CarPushOptions
 
-    if flags:
-        return [car_url(value, "--car") for value in flags]
-    configured = settings.get(CARS_VARIABLE) or ""
-    origin = settings.values[CARS_VARIABLE].origin if CARS_VARIABLE in settings.values else CARS_VARIABLE
-    return [car_url(value, f"{CARS_VARIABLE} ({origin})") for value in configured.split(",") if value.strip()]
-
-
-def connector_for(trust_fingerprints: list[str], dry_run: bool) -> Any:
-    from drtasks.car.connect import CarConnector, TrustPolicy, ask_on_terminal, password_from_env_or_terminal
-    from drtasks.car.pins import KnownCars, normalize_fingerprint
-
-    accepted = frozenset(normalize_fingerprint(value) for value in trust_fingerprints)
-    ask = ask_on_terminal if sys.stdin.isatty() else None
-    return CarConnector(TrustPolicy(KnownCars(), accepted, ask, save=not dry_run), password_from_env_or_terminal())
+    options = CarPushOptions(
+        tuple(request.cars), request.archive, request.name, request.load, tuple(request.trust_fingerprints),
+        request.source, request.container, request.dry_run,
+    )
+    return ChainRequest(request.profile, [StepSpec("car-push", options)], checkpoint_flags(request.best, request.checkpoint))
 
 
-def archive_to_push(request: CarPushRequest, settings: Any) -> tuple[bytes, str, str]:
-    """(archive bytes, model name, where it came from): the given file, or built as car-zip builds it."""
-    from drtasks.carzip.archive import car_model_name
-    from drtasks.errors import DrtasksError
+def run_car_push(request: CarPushRequest) -> None:
+    from drtasks.tasks.runner import RunOptions, run_chains
 
-    if request.archive:
-        path = Path(request.archive).expanduser()
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            raise DrtasksError(f"--archive {request.archive}: cannot read it ({error.strerror or error.__class__.__name__})") from None
-        return data, request.name or car_model_name(path.name), str(path)
-    from drtasks.carzip import flow
-
-    source = request.source or settings.get("DR_CAR_ZIP_SOURCE") or "auto"
-    container = request.container or settings.get("DR_CAR_ZIP_CONTAINER")
-    built = flow.build(flow.gather(settings, source, container))
-    return built.data, request.name or settings.get("DR_UPLOAD_S3_PREFIX") or "model", built.model.origin
-
-
-def plan_table(plan: Any) -> Any:
-    from rich.table import Table
-
-    from drtasks import render
-    from drtasks.car.pins import show_fingerprint
-
-    table = Table(title=f"car-push: {plan.file_name} ({render.human(plan.archive_size)}, sha256 {plan.archive_sha256[:16]}...) from {plan.origin}", title_justify="left")
-    for column in ("", "car", "certificate sha256", "trust", "model", "action", "reason"):
-        table.add_column(column)
-    for car in plan.cars:
-        style = "green" if car.action == "add" else "yellow"
-        sign = "+" if car.action == "add" else "~"
-        table.add_row(sign, car.url, show_fingerprint(car.fingerprint)[:23] + "...", car.trust, plan.model_name, car.action, car.reason, style=style)
-    return table
-
-
-def results_table(results: list[Any], plan: Any) -> Any:
-    from rich.table import Table
-
-    table = Table(title=f"car-push results: {plan.model_name}", title_justify="left")
-    for column in ("car", "uploaded", "listed by the car", "loaded", "seconds", "message"):
-        table.add_column(column, justify="right" if column == "seconds" else "left")
-    for result in results:
-        loaded = "not asked" if result.loaded is None else ("yes" if result.loaded else "no")
-        table.add_row(
-            result.url,
-            "yes" if result.uploaded else "no",
-            "yes" if result.listed else "no",
-            loaded,
-            f"{result.seconds:.1f}",
-            result.error or result.message,
-            style="green" if result.ok else "red",
-        )
-    return table
-
-
-def run_car_push(request: CarPushRequest) -> list[Any]:
-    from drtasks import render
-    from drtasks.car.plan import apply_car_push, plan_car_push
-    from drtasks.errors import DrtasksError
-    from drtasks.progress import progress_for
-
-    settings = settings_for(request.profile, checkpoint_flags(request.best, request.checkpoint))
-    cars = resolve_cars(request.cars, settings)
-    if not cars:
-        raise DrtasksError("no car to push to: give --car https://HOST, or list car_zip.cars in the profile")
-    connector = connector_for(request.trust_fingerprints, request.dry_run)
-    archive, name, origin = archive_to_push(request, settings)
-    out = render.console()
-    status = render.console(stderr=True) if request.json else out
-    try:
-        plan = plan_car_push(archive, name, cars, connector, load=request.load, origin=origin, source=origin)
-        if request.json:
-            print(plan.to_json())
-        else:
-            out.print(plan_table(plan))
-        view = plan.view
-        status.print(
-            f"The car{'s' if len(plan.cars) > 1 else ''} will show '{plan.model_name}' ({view.training_algorithm}, {view.action_space_type},"
-            f" {', '.join(view.sensors)}){'; then load it' if plan.load else ''}."
-        )
-        if request.dry_run:
-            status.print("Dry run: nothing was written.")
-            return []
-        confirm(f"Push {plan.model_name} to {len(plan.cars)} car{'s' if len(plan.cars) > 1 else ''}?", request.force)
-        with progress_for(status) as progress:
-            results = apply_car_push(plan, connector, progress)
-    finally:
-        connector.close()
-    status.print(results_table(results, plan))
-    failed = [result for result in results if not result.ok]
-    if failed:
-        detail = "; ".join(f"{result.url}: {result.error}" for result in failed)
-        raise DrtasksError(f"car-push failed on {len(failed)} of {len(results)} car(s): {detail}")
-    status.print(f"Pushed {plan.model_name} to {len(results)} car{'s' if len(results) > 1 else ''}{' and loaded it' if plan.load else ''}.")
-    return results
+    run_chains([car_push_chain(request)], RunOptions(force=request.force, dry_run=request.dry_run, json=request.json, question="Push this model to the cars?"))
 
 
 @drtask(
@@ -216,6 +114,8 @@ def run_car_models(profile: str | None, cars: list[str], as_json: bool, trust_fi
     from drtasks import render
     from drtasks.car.plan import car_models as list_models
     from drtasks.errors import DrtasksError
+
+    from drtasks.steps.carpush import connector_for, resolve_cars
 
     settings = settings_for(profile)
     urls = resolve_cars(cars, settings)
