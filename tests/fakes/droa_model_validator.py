@@ -52,7 +52,9 @@ def policy_kernels(shapes: dict[str, list[int]]) -> list[tuple[str, list[int]]]:
         lowered = name.lower()
         if len(shape) != 2 or "adam" in lowered or "value" in lowered:
             continue
-        if ("ppo_head" in lowered or "policy" in lowered) and lowered.rsplit("/", 1)[-1] in ("kernel", "weights", "w"):
+        parts = lowered.split("/")
+        # The policy's output layers (policy_fc, policy_mean, policy_log_std), not the hidden ones.
+        if len(parts) >= 2 and "policy" in parts[-2] and parts[-1] in ("kernel", "weights", "w"):
             found.append((name, shape))
     return found
 
