@@ -26,8 +26,9 @@ from drtasks import s3
 from drtasks.locals3 import S3Server, ensure_bucket
 from drtasks.sample_model import SeededModel, seed_model
 
-# The real container engine (podman serving the Docker API) for the car-zip tests.
-pytest_plugins = ["tests.podman"]
+# The real container engine (podman serving the Docker API) for the car-zip tests, and real
+# TensorFlow models generated once per session.
+pytest_plugins = ["tests.podman", "tests.real_models"]
 
 PROFILE_A = "drtasks-test-a"
 PROFILE_B = "drtasks-test-b"
