@@ -1,8 +1,10 @@
 """Write a realistic DRfC-trained model into S3: the layout, names and file shapes of a real run.
 
-Used by the tests and the benchmark. Binary files (checkpoints, frozen graphs) are deterministic
-pseudo-random bytes: sizes and identities matter, TensorFlow never reads them. The text files
-(JSON, YAML, CSV, the reward function) have the shape the simapp and DRfC write.
+Used by the tests, the benchmark and ``inv demo``. The text files (JSON, YAML, CSV, the reward
+function) have the shape the simapp and DRfC write. The binary files of each checkpoint (its
+data, index, meta and frozen graph) come from a ``ModelFiles`` provider: ``RandomFiles`` writes
+deterministic pseudo-random bytes of chosen sizes, fast and TensorFlow-free;
+``drtasks.real_model`` provides real TensorFlow checkpoints and frozen graphs.
 """
 
 from __future__ import annotations
@@ -13,15 +15,20 @@ import json
 import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any, Iterable, Protocol, Union
 
 KIB = 1024
 MIB = 1024 * KIB
 
 # Seconds since the epoch of the first fake checkpoint; later ones are later by their step count.
-_EPOCH = 1_700_000_000.0
+EPOCH = 1_700_000_000.0
 _STEER = (-30.0, -15.0, 0.0, 15.0, 30.0)
 _SPEEDS = (1.0, 2.0, 3.0)
+CHECKPOINT_SUFFIXES = ("data-00000-of-00001", "index", "meta")
+
+# A file's content: bytes in memory, or a file on disk (large real checkpoints stay there).
+Body = Union[bytes, Path]
 
 
 @dataclass(frozen=True)
@@ -84,20 +91,43 @@ def pseudo_random_bytes(seed: int, label: str, size: int) -> bytes:
     return random.Random(int.from_bytes(digest[:8], "big")).randbytes(size)
 
 
-def model_metadata() -> dict[str, Any]:
-    """A discrete PPO action space: every steering angle at every speed."""
-    actions = [
-        {"steering_angle": angle, "speed": speed, "index": index}
-        for index, (angle, speed) in enumerate((a, s) for s in _SPEEDS for a in _STEER)
-    ]
+def model_metadata(
+    sensors: Iterable[str] = ("FRONT_FACING_CAMERA",),
+    actions: int | None = None,
+    *,
+    continuous: bool = False,
+    algorithm: str = "clipped_ppo",
+    network: str = "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW",
+) -> dict[str, Any]:
+    """model_metadata.json as the simapp reads it.
+
+    Discrete (default): ``actions`` actions spread over steering angles and speeds, by default
+    every one of 5 angles at each of 3 speeds (15). ``continuous``: steering and speed ranges.
+    """
+    if continuous:
+        space: Any = {"steering_angle": {"low": -30.0, "high": 30.0}, "speed": {"low": 0.5, "high": 3.0}}
+    else:
+        pairs = [(a, s) for s in _SPEEDS for a in _STEER]
+        count = len(pairs) if actions is None else actions
+        if count < 1:
+            raise ValueError("a discrete action space needs at least one action")
+        # More actions than the grid: finer speeds, so every action stays distinct.
+        pairs = [(_STEER[i % len(_STEER)], round(0.5 + 0.25 * (i // len(_STEER)), 2)) for i in range(count)] if count > len(pairs) else pairs[:count]
+        space = [{"steering_angle": angle, "speed": speed, "index": index} for index, (angle, speed) in enumerate(pairs)]
     return {
-        "action_space": actions,
-        "sensor": ["FRONT_FACING_CAMERA"],
-        "neural_network": "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW",
-        "training_algorithm": "clipped_ppo",
-        "action_space_type": "discrete",
+        "action_space": space,
+        "sensor": list(sensors),
+        "neural_network": network,
+        "training_algorithm": algorithm,
+        "action_space_type": "continuous" if continuous else "discrete",
         "version": "5",
     }
+
+
+def action_count(metadata: dict[str, Any]) -> int:
+    """Outputs of the policy head: one per discrete action, or steering + speed when continuous."""
+    space = metadata["action_space"]
+    return len(space) if isinstance(space, list) else 2
 
 
 def hyperparameters() -> dict[str, Any]:
@@ -172,7 +202,7 @@ def training_params(bucket: str, prefix: str, reward_key: str) -> str:
 def training_metrics(rng: random.Random, episodes: int) -> str:
     """TrainingMetrics.json as the simapp writes it: one entry per training or evaluation episode."""
     metrics = []
-    clock = int(_EPOCH * 1000)
+    clock = int(EPOCH * 1000)
     for episode in range(1, episodes + 1):
         evaluating = episode % 10 == 0
         progress = round(min(100.0, rng.uniform(5, 40) + episode * 0.6), 2)
@@ -203,7 +233,7 @@ _SIMTRACE_HEADER = (
 def simtrace(rng: random.Random, iteration: int, episodes: int = 4, steps: int = 60) -> str:
     """One iteration's simulation trace CSV (a few episodes of steps)."""
     rows = [_SIMTRACE_HEADER]
-    stamp = _EPOCH + iteration * 600
+    stamp = EPOCH + iteration * 600
     for offset in range(episodes):
         episode = iteration * episodes + offset
         x, y, yaw = 0.3, 2.7, 0.0
@@ -231,6 +261,74 @@ def _checkpoint_steps(numbers: Iterable[int], rng: random.Random) -> dict[int, i
     return steps
 
 
+def checkpoint_names(numbers: Iterable[int], seed: int = 0) -> dict[int, str]:
+    """The names ``seed_model`` gives the checkpoints ``numbers`` for ``seed``: ``N_Step-M.ckpt``."""
+    steps = _checkpoint_steps(numbers, random.Random(seed))
+    return {number: f"{number}_Step-{step}.ckpt" for number, step in steps.items()}
+
+
+def checkpoint_index(best: SeededCheckpoint, last: SeededCheckpoint) -> str:
+    """deepracer_checkpoints.json naming the best and the last checkpoint."""
+    return json.dumps({"best_checkpoint": best.entry(), "last_checkpoint": last.entry()})
+
+
+def tf_checkpoint_state(names: list[str], last: str) -> str:
+    """The legacy TensorFlow ``checkpoint`` pointer file."""
+    return f'model_checkpoint_path: "{last}"\n' + "".join(f'all_model_checkpoint_paths: "{name}"\n' for name in names)
+
+
+class ModelFiles(Protocol):
+    """Where a seeded model's metadata and binary files come from."""
+
+    def metadata(self) -> dict[str, Any]:
+        """model_metadata.json's content."""
+        ...
+
+    def checkpoint_files(self, number: int, name: str) -> dict[str, Body]:
+        """Checkpoint ``number``'s files by suffix (``data-00000-of-00001``, ``index``, ``meta``)."""
+        ...
+
+    def frozen_graph(self, number: int) -> Body:
+        """model_<number>.pb."""
+        ...
+
+
+@dataclass(frozen=True)
+class RandomFiles:
+    """Deterministic pseudo-random bytes of the given sizes: fast, and nothing ever loads them."""
+
+    seed: int = 0
+    data_size: int = 256 * KIB
+    pb_size: int = 128 * KIB
+    meta_size: int = 32 * KIB
+    index_size: int = 1 * KIB
+    model_metadata: dict[str, Any] = field(default_factory=model_metadata)
+
+    def metadata(self) -> dict[str, Any]:
+        return self.model_metadata
+
+    def checkpoint_files(self, number: int, name: str) -> dict[str, Body]:
+        sizes = dict(zip(CHECKPOINT_SUFFIXES, (self.data_size, self.index_size, self.meta_size)))
+        return {suffix: pseudo_random_bytes(self.seed, f"{number}.{suffix}", size) for suffix, size in sizes.items()}
+
+    def frozen_graph(self, number: int) -> Body:
+        return pseudo_random_bytes(self.seed, f"{number}.pb", self.pb_size)
+
+
+def body_size(body: Body) -> int:
+    return body.stat().st_size if isinstance(body, Path) else len(body)
+
+
+def body_sha256(body: Body) -> str:
+    if isinstance(body, bytes):
+        return hashlib.sha256(body).hexdigest()
+    digest = hashlib.sha256()
+    with body.open("rb") as handle:
+        while chunk := handle.read(4 * MIB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def seed_model(
     client: Any,
     bucket: str,
@@ -250,12 +348,14 @@ def seed_model(
     markers: Iterable[str] = (),
     multipart_threshold: int = 64 * MIB,
     seed: int = 0,
+    files: ModelFiles | None = None,
 ) -> SeededModel:
     """Write a trained model at ``s3://bucket/prefix/`` (plus the custom_files beside it).
 
     ``best`` defaults to the second kept checkpoint (the highest ``avg_eval_metric``), so best != last
     whenever more than one checkpoint is kept. ``markers`` adds e.g. ``.ready`` under ``model/``.
     Objects above ``multipart_threshold`` are uploaded in parts (their ETag is then not an MD5).
+    ``files`` provides the metadata and binary files; by default ``RandomFiles`` of the given sizes.
     """
     numbers = sorted(set(checkpoints))
     if not numbers:
@@ -266,47 +366,18 @@ def seed_model(
         raise ValueError(f"best checkpoint {best} is not among {numbers}")
     prefix = prefix.strip("/")
     rng = random.Random(seed)
-    files: dict[str, bytes] = {}
+    source = files or RandomFiles(seed, data_size, pb_size, meta_size, index_size)
+    bodies: dict[str, Body] = {}
 
-    def put(relative: str, body: bytes | str) -> None:
-        files[f"{prefix}/{relative}" if prefix else relative] = body.encode() if isinstance(body, str) else body
+    def put(relative: str, body: Body | str) -> None:
+        bodies[f"{prefix}/{relative}" if prefix else relative] = body.encode() if isinstance(body, str) else body
 
-    kept: dict[int, SeededCheckpoint] = {}
-    steps = _checkpoint_steps(numbers, rng)
-    for number in numbers:
-        name = f"{number}_Step-{steps[number]}.ckpt"
-        sizes = {"data-00000-of-00001": data_size, "index": index_size, "meta": meta_size}
-        keys = []
-        for suffix, size in sizes.items():
-            keys.append(f"model/{name}.{suffix}")
-            put(keys[-1], pseudo_random_bytes(seed, f"{number}.{suffix}", size))
-        pb = pseudo_random_bytes(seed, f"{number}.pb", pb_size)
-        pb_key = f"model/model_{number}.pb"
-        put(pb_key, pb)
-        metric = 71.5 if number == best else round(rng.uniform(20, 70), 1)
-        kept[number] = SeededCheckpoint(
-            number=number,
-            step=steps[number],
-            name=name,
-            keys=(*keys, pb_key),
-            pb_key=pb_key,
-            pb_sha256=hashlib.sha256(pb).hexdigest(),
-            avg_eval_metric=metric,
-            time_stamp=_EPOCH + steps[number],
-        )
-
+    kept = _seed_checkpoints(put, source, numbers, best, rng)
     last_name = kept[last].name
-    put(
-        "model/deepracer_checkpoints.json",
-        json.dumps({"best_checkpoint": kept[best].entry(), "last_checkpoint": kept[last].entry()}),
-    )
+    put("model/deepracer_checkpoints.json", checkpoint_index(kept[best], kept[last]))
     put("model/.coach_checkpoint", f"{last_name}\n")
-    put(
-        "model/checkpoint",
-        f'model_checkpoint_path: "{last_name}"\n'
-        + "".join(f'all_model_checkpoint_paths: "{kept[n].name}"\n' for n in numbers),
-    )
-    metadata = json.dumps(model_metadata(), indent=4)
+    put("model/checkpoint", tf_checkpoint_state([kept[n].name for n in numbers], last_name))
+    metadata = json.dumps(source.metadata(), indent=4)
     hyper = json.dumps(hyperparameters(), indent=4)
     put("model/model_metadata.json", metadata)
     for marker in markers:
@@ -317,9 +388,9 @@ def seed_model(
 
     custom_dir = reward_key.rsplit("/", 1)[0] if "/" in reward_key else ""
     custom_reward = reward_function("custom_files")
-    files[reward_key] = custom_reward.encode()
-    files[f"{custom_dir}/model_metadata.json" if custom_dir else "model_metadata.json"] = metadata.encode()
-    files[f"{custom_dir}/hyperparameters.json" if custom_dir else "hyperparameters.json"] = hyper.encode()
+    bodies[reward_key] = custom_reward.encode()
+    bodies[f"{custom_dir}/model_metadata.json" if custom_dir else "model_metadata.json"] = metadata.encode()
+    bodies[f"{custom_dir}/hyperparameters.json" if custom_dir else "hyperparameters.json"] = hyper.encode()
     effective_reward = reward_key
     if reward_at_root:
         put("reward_function.py", reward_function("model root"))
@@ -334,7 +405,7 @@ def seed_model(
     for iteration in range(simtrace_iterations):
         put(f"training-simtrace/{iteration}-iteration.csv", simtrace(rng, iteration))
 
-    _upload_all(client, bucket, files, multipart_threshold)
+    _upload_all(client, bucket, bodies, multipart_threshold)
     return SeededModel(
         bucket=bucket,
         prefix=prefix,
@@ -343,12 +414,39 @@ def seed_model(
         checkpoints=kept,
         best=best,
         last=last,
-        objects={key: len(body) for key, body in files.items()},
-        sha256={key: hashlib.sha256(body).hexdigest() for key, body in files.items()},
+        objects={key: body_size(body) for key, body in bodies.items()},
+        sha256={key: body_sha256(body) for key, body in bodies.items()},
     )
 
 
-def _upload_all(client: Any, bucket: str, files: dict[str, bytes], multipart_threshold: int) -> None:
+def _seed_checkpoints(put: Any, source: ModelFiles, numbers: list[int], best: int, rng: random.Random) -> dict[int, SeededCheckpoint]:
+    """Put every kept checkpoint's files; their entries for deepracer_checkpoints.json."""
+    kept: dict[int, SeededCheckpoint] = {}
+    steps = _checkpoint_steps(numbers, rng)
+    for number in numbers:
+        name = f"{number}_Step-{steps[number]}.ckpt"
+        keys = []
+        for suffix, body in source.checkpoint_files(number, name).items():
+            keys.append(f"model/{name}.{suffix}")
+            put(keys[-1], body)
+        pb = source.frozen_graph(number)
+        pb_key = f"model/model_{number}.pb"
+        put(pb_key, pb)
+        metric = 71.5 if number == best else round(rng.uniform(20, 70), 1)
+        kept[number] = SeededCheckpoint(
+            number=number,
+            step=steps[number],
+            name=name,
+            keys=(*keys, pb_key),
+            pb_key=pb_key,
+            pb_sha256=body_sha256(pb),
+            avg_eval_metric=metric,
+            time_stamp=EPOCH + steps[number],
+        )
+    return kept
+
+
+def _upload_all(client: Any, bucket: str, files: dict[str, Body], multipart_threshold: int) -> None:
     from boto3.s3.transfer import TransferConfig
 
     from drtasks.s3 import disable_expect_continue
@@ -357,10 +455,12 @@ def _upload_all(client: Any, bucket: str, files: dict[str, bytes], multipart_thr
     disable_expect_continue(client)
     config = TransferConfig(multipart_threshold=multipart_threshold, max_concurrency=4)
 
-    def upload(item: tuple[str, bytes]) -> None:
+    def upload(item: tuple[str, Body]) -> None:
         key, body = item
-        if len(body) < multipart_threshold:
-            client.put_object(Bucket=bucket, Key=key, Body=body)
+        if body_size(body) < multipart_threshold:
+            client.put_object(Bucket=bucket, Key=key, Body=body.read_bytes() if isinstance(body, Path) else body)
+        elif isinstance(body, Path):
+            client.upload_file(str(body), bucket, key, Config=config)
         else:
             client.upload_fileobj(io.BytesIO(body), bucket, key, Config=config)
 
