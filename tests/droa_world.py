@@ -14,9 +14,6 @@ refused a single racer request, so a List/Get/Head from the DRoA path fails the 
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
-import textwrap
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,44 +141,18 @@ def cognito_env(moto_url: str, cache: Path) -> dict[str, str]:
     }
 
 
-_CHECKPOINT_WRITER = textwrap.dedent(
-    """
-    import json, os, sys
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    import tensorflow as tf
-    folder, actions = sys.argv[1], int(sys.argv[2])
-    tf.compat.v1.disable_eager_execution()
-    graph = tf.Graph()
-    with graph.as_default():
-        head = "main_level/agent/main/online/network_1/ppo_head_0"
-        tf.compat.v1.get_variable(head + "/policy_fc/kernel", [64, actions])
-        tf.compat.v1.get_variable(head + "/policy_fc/bias", [actions])
-        tf.compat.v1.get_variable("main_level/agent/main/online/network_1/v_values_head_0/output/kernel", [64, 1])
-        saver = tf.compat.v1.train.Saver()
-        with tf.compat.v1.Session() as session:
-            session.run(tf.compat.v1.global_variables_initializer())
-            saver.save(session, os.path.join(folder, "model.ckpt"))
-    """
-)
+@dataclass(frozen=True)
+class RealCheckpoint:
+    metadata: dict[str, Any]  # the model_metadata.json it was trained with
+    files: dict[str, bytes]  # suffix ("index", "data-00000-of-00001", "meta") -> content
 
 
 @pytest.fixture(scope="session")
-def real_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """``make(actions) -> {suffix: bytes}``: a TensorFlow checkpoint whose policy head has ``actions`` outputs.
-
-    A stand-in, made by TensorFlow itself, until the real-model generator (wip/realmodel) is merged.
-    """
-    made: dict[int, dict[str, bytes]] = {}
-
-    def make(actions: int) -> dict[str, bytes]:
-        if actions not in made:
-            folder = tmp_path_factory.mktemp(f"ckpt{actions}")
-            subprocess.run([sys.executable, "-c", _CHECKPOINT_WRITER, str(folder), str(actions)], check=True, timeout=300)
-            made[actions] = {suffix: (folder / f"model.ckpt.{suffix}").read_bytes()
-                             for suffix in ("index", "data-00000-of-00001", "meta")}
-        return made[actions]
-
-    return make
+def real_checkpoint(real_models: Any) -> RealCheckpoint:
+    """The last checkpoint of the real camera model (tests.real_models): six discrete actions."""
+    real = real_models.model("camera")
+    files = real.files.checkpoint_files(real.last, real.checkpoints[real.last])
+    return RealCheckpoint(real.metadata, {suffix: Path(path).read_bytes() for suffix, path in files.items()})
 
 
 def install_checkpoint(client: Any, bucket: str, prefix: str, name: str, files: dict[str, bytes]) -> None:

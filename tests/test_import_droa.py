@@ -258,8 +258,9 @@ def api(site: FakeDroa) -> droa.DroaApi:
 
 
 def test_import_then_wait_reports_importing_then_ready(site: FakeDroa, transit: Transit, api: droa.DroaApi, real_checkpoint: Any) -> None:
-    prefix = uploaded(transit, model_texts(bucket=transit.bucket, prefix="p"), real_checkpoint(2))
-    assert blocking(check_import("my-model-1", "first import", model_texts())) == []
+    texts = model_texts(metadata=real_checkpoint.metadata)
+    prefix = uploaded(transit, texts, real_checkpoint.files)
+    assert blocking(check_import("my-model-1", "first import", texts)) == []
 
     model_id = api.import_model(transit.bucket, prefix, "my-model-1", "first import")
     seen: list[str] = []
@@ -340,9 +341,10 @@ def test_a_checkpoint_of_random_bytes_fails_model_validation(site: FakeDroa, tra
 def test_a_policy_head_that_does_not_match_the_action_space_fails_model_validation(
     site: FakeDroa, transit: Transit, api: droa.DroaApi, real_checkpoint: Any
 ) -> None:
-    prefix = uploaded(transit, model_texts(), real_checkpoint(5))  # the metadata has 2 actions
-    model_id = api.import_model(transit.bucket, prefix, "five-actions")
-    with pytest.raises(DrtasksError, match=r"Model validation failed: User modified model: Cannot feed value of shape \(64, 5\)"):
+    assert len(real_checkpoint.metadata["action_space"]) == 6 and len(PPO_METADATA["action_space"]) == 2
+    prefix = uploaded(transit, model_texts(metadata=PPO_METADATA), real_checkpoint.files)
+    model_id = api.import_model(transit.bucket, prefix, "six-actions")
+    with pytest.raises(DrtasksError, match=r"Model validation failed: User modified model: Cannot feed value of shape \(512, 6\)"):
         wait_for_model(api, model_id, poll_seconds=0.05)
 
 
@@ -383,8 +385,8 @@ def test_each_asset_type_as_droa_serves_it(site: FakeDroa, transit: Transit, api
     import io
     import tarfile
 
-    texts = model_texts()
-    prefix = uploaded(transit, {**texts, "metrics/training/training-20260101000000.json": '{"metrics": []}'}, real_checkpoint(2))
+    texts = model_texts(metadata=real_checkpoint.metadata)
+    prefix = uploaded(transit, {**texts, "metrics/training/training-20260101000000.json": '{"metrics": []}'}, real_checkpoint.files)
     model_id = api.import_model(transit.bucket, prefix, "assets")
     wait_for_model(api, model_id, poll_seconds=0.05)
 
