@@ -145,7 +145,7 @@ def droa_metrics_item(model: SourceModel, pieces: Any, source_client: Any) -> Ma
     if not found:
         return None
     location = S3Location(model.location.bucket, folder.rstrip("/"), model.location.endpoint_url,
-                          model.location.profile, model.location.region)
+                          model.location.aws_profile, model.location.region)
     files = []
     with s3_errors(location):
         for worker, name in found:
@@ -253,6 +253,9 @@ def check_model_graph(texts: dict[str, bytes | None], manifest: list[ManifestIte
 
 
 def execute_droa_upload(job: DroaUploadJob, progress: Progress | None = None) -> list[Check]:
+    # A racer's credentials may only put into DRoA's bucket, so the proof of the upload must come
+    # from the PUT / CompleteMultipartUpload answers (the put-only apply the transfer core is
+    # getting). Until it is here this still verifies by listing, which a real deployment refuses.
     apply(job.plan, job.source_client, job.target_client, None, progress)
     return verify(job.plan, job.target_client)
 
