@@ -224,7 +224,6 @@ def prepare_droa_upload(
         track = str(params.get("WORLD_NAME") or "sample")
         clockwise = params.get("TRACK_DIRECTION_CLOCKWISE") is True
         problems += check_reward_function(files.reward_function, track, clockwise)
-    problems += check_model_graph(texts, manifest, source_client)
     blocking = [str(p) for p in problems if p.blocking]
     if blocking:
         raise DrtasksError("DRoA would refuse this model, nothing was written: " + "; ".join(blocking))
@@ -242,14 +241,6 @@ def prepare_droa_upload(
         warnings.append(f"the upload is {total / UPLOAD_CAP:.2f} GiB; DRoA's web UI accepts at most 1 GiB")
     plan.notes += [f"warning: {w}" for w in warnings]
     return DroaUploadJob(plan, checkpoint, source_client, target_client, bucket, prefix, warnings)
-
-
-def check_model_graph(texts: dict[str, bytes | None], manifest: list[ManifestItem], source_client: Any) -> list[Any]:
-    """The model itself against its metadata (action space vs policy head, sensors vs inputs).
-
-    Provided by the frozen-graph reader (wip/realmodel); until it is merged nothing is checked here.
-    """
-    return []
 
 
 def execute_droa_upload(job: DroaUploadJob, progress: Progress | None = None) -> list[Check]:
