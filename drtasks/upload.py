@@ -10,6 +10,7 @@ from drtasks.config import targets
 from drtasks.config.settings import Settings
 from drtasks.manifest import find_pieces, upload_manifest
 from drtasks.model import Checkpoint, SourceModel
+from drtasks.model_check import check_checkpoint_model
 from drtasks.plan import Plan, list_target, plan_upload
 from drtasks.s3 import S3Location, head, make_client
 from drtasks.training_params import to_yaml, training_params
@@ -50,6 +51,7 @@ def prepare_upload(settings: Settings, local: bool = False, wipe: bool = False, 
         existing = listing.result()
     params = to_yaml(training_params(settings, target, pieces.metrics_file_key))
     manifest = upload_manifest(model, checkpoint, pieces, params)
+    check_checkpoint_model(source_client, model, checkpoint)  # metadata and frozen graph agree
     plan = plan_upload(manifest, source, target, target_client, wipe=wipe, existing=existing)
     plan.notes.append(f"checkpoint {checkpoint.name} ({targets.checkpoint_policy(settings)})")
     return UploadJob(plan, checkpoint, source_client, target_client)

@@ -395,6 +395,21 @@ def test_droa_model_without_reward_function_is_refused_before_upload(
     assert objects(client, bucket) == {} and site.models == {}
 
 
+def test_droa_model_whose_graph_disagrees_with_its_metadata_is_refused_before_upload(
+    droa_dir: Path, site: FakeDroa, transit: tuple[Any, str], moto_url: str, tmp_path: Path, s3_server: Any, model: Any
+) -> None:
+    from drtasks.sample_model import model_metadata
+
+    client, bucket = transit
+    five = json.dumps(model_metadata(actions=5)).encode()
+    s3_server.client().put_object(Bucket=model.bucket, Key=model.key("model/model_metadata.json"), Body=five)
+
+    result = drtasks("import-model", "-t", "droa", "-f", dr_dir=droa_dir, env=droa_env(moto_url, tmp_path))
+
+    refused(result, f"model_metadata.json lists 5 actions, model_{model.last}.pb's policy has 15")
+    assert objects(client, bucket) == {} and site.models == {}
+
+
 def test_droa_rules_refuse_with_every_blocking_problem_listed(droa_dir: Path, site: FakeDroa, transit: tuple[Any, str], moto_url: str, tmp_path: Path) -> None:
     client, bucket = transit
     set_line(droa_dir / "run.env", "DR_WORLD_NAME", "no_such_track")
