@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +122,12 @@ def plan_file(archive: CarArchive, path: Path) -> FileWrite:
 
 
 def write_file(write: FileWrite, archive: CarArchive) -> None:
-    write.path.parent.mkdir(parents=True, exist_ok=True)
     partial = write.path.with_name(write.path.name + ".part")
-    partial.write_bytes(archive.data)
-    partial.replace(write.path)  # never leave a half-written archive under the final name
+    try:
+        write.path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(archive.data)
+        partial.replace(write.path)  # never leave a half-written archive under the final name
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise DrtasksError(f"--output {write.path}: cannot write the archive ({error.strerror or error.__class__.__name__})") from None

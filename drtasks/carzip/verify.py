@@ -36,6 +36,9 @@ class CarRun:
     seconds: float  # conversion, compilation and inference
     spec: ModelSpec
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"openvino": self.openvino, "inputs": [{"name": n, "shape": s} for n, s in self.inputs], "output": self.output, "outputs": self.outputs}
+
 
 def _first_line(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
@@ -89,18 +92,28 @@ def run_like_the_car(archive: bytes) -> CarRun:
     return CarRun(values, inputs, output, ov.get_version(), seconds, spec)
 
 
-def action_rows(run: CarRun) -> tuple[list[str], list[list[str]]]:
-    """(columns, rows) of the action space next to what the car's model answered."""
+def verify_rows(run: CarRun) -> list[tuple[str, str]]:
+    """(what, reason) rows: the action space beside what the car's model answered on a blank frame."""
     space = run.spec.metadata["action_space"]
     if run.spec.continuous:
-        rows = []
-        for name, value in zip(("steering_angle", "speed"), run.outputs):
-            bounds = space[name]
-            rows.append([name, f"{bounds['low']:g}", f"{bounds['high']:g}", f"{value:+.4f}"])
-        return ["output", "low", "high", "policy mean (blank frame)"], rows
-    best = max(range(len(run.outputs)), key=run.outputs.__getitem__)
-    rows = [
-        [str(action.get("index", index)), f"{action['steering_angle']:g}", f"{action['speed']:g}", f"{probability:.4f}" + ("  <- chosen" if index == best else "")]
+        return [
+            (f"{name} ({space[name]['low']:g} to {space[name]['high']:g})", f"policy mean {value:+.4f} on a blank frame")
+            for name, value in zip(("steering_angle", "speed"), run.outputs)
+        ]
+    chosen = max(range(len(run.outputs)), key=run.outputs.__getitem__)
+    return [
+        (
+            f"action {action.get('index', index)}: steering {action['steering_angle']:g}, speed {action['speed']:g}",
+            f"probability {probability:.4f} on a blank frame" + (" (the car's choice)" if index == chosen else ""),
+        )
         for index, (action, probability) in enumerate(zip(space, run.outputs))
     ]
-    return ["action", "steering_angle", "speed", "probability (blank frame)"], rows
+
+
+def verified_line(run: CarRun) -> str:
+    fed = ", ".join(f"{name} {shape}" for name, shape in run.inputs)
+    answer = "steering and speed" if run.spec.continuous else f"{len(run.outputs)} probabilities summing to {sum(run.outputs):.4f}"
+    return (
+        f"Verified as the car loads it: OpenVINO {run.openvino} converted {PB_MEMBER} (input {fed}, output {run.output}); "
+        f"one inference on a blank frame gave {answer} ({run.seconds:.1f} s)."
+    )
