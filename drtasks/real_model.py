@@ -30,26 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from drtasks.sample_model import (
-    CHECKPOINT_SUFFIXES,
-    EPOCH,
-    Body,
-    action_count,
-    checkpoint_names,
-    model_metadata,
-    tf_checkpoint_state,
-)
+from drtasks.errors import DrtasksError
+from drtasks.model_check import CAR_LIDARS, POLICY_OUTPUTS, input_shape, model_spec
+from drtasks.sample_model import CHECKPOINT_SUFFIXES, EPOCH, Body, checkpoint_names, model_metadata, tf_checkpoint_state
 
-CAMERA_SENSORS = ("observation", "FRONT_FACING_CAMERA", "LEFT_CAMERA", "STEREO_CAMERAS")
-LIDAR_SENSORS = ("LIDAR", "SECTOR_LIDAR")
-IMAGE_HEIGHT, IMAGE_WIDTH = 120, 160
-LIDAR_DEFAULT_SECTORS = {"LIDAR": 64, "SECTOR_LIDAR": 8}
-# The scope of the network that holds the inputs and the policy, by training algorithm.
-POLICY_NETWORK = {"clipped_ppo": "main", "sac": "policy"}
-POLICY_OUTPUT = {
-    "clipped_ppo": "main_level/agent/main/online/network_1/ppo_head_0/policy",
-    "sac": "main_level/agent/policy/online/network_0/sac_policy_head_0/policy",
-}
 # (filters, kernel, stride) per convolution, by topology; stereo has its own deeper stack.
 CONVOLUTIONS = {
     "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW": ((32, 8, 4), (64, 4, 2), (64, 3, 1)),
@@ -65,19 +49,6 @@ MIDDLEWARE_UNITS = 512
 SAC_HIDDEN_UNITS = 256
 
 
-def input_node(sensor: str, algorithm: str = "clipped_ppo") -> str:
-    """The placeholder the car feeds for ``sensor`` (without ``:0``)."""
-    return f"main_level/agent/{POLICY_NETWORK[algorithm]}/online/network_0/{sensor}/{sensor}"
-
-
-def input_shape(sensor: str, metadata: dict[str, Any] | None = None) -> list[int]:
-    """The placeholder's shape with a batch of -1: cameras [-1,120,160,C], lidars [-1,sectors]."""
-    if sensor in LIDAR_SENSORS:
-        sectors = ((metadata or {}).get("lidar_config") or {}).get("num_sectors") if sensor == "SECTOR_LIDAR" else None
-        return [-1, int(sectors or LIDAR_DEFAULT_SECTORS[sensor])]
-    return [-1, IMAGE_HEIGHT, IMAGE_WIDTH, 2 if sensor == "STEREO_CAMERAS" else 1]
-
-
 @dataclass(frozen=True)
 class Design:
     """What the metadata asks of the network."""
@@ -91,23 +62,19 @@ class Design:
 
 
 def design(metadata: dict[str, Any]) -> Design:
-    """Read the network's design from ``metadata``; ValueError for what the generator cannot build."""
-    sensors = tuple(metadata.get("sensor") or ("observation",))
-    unknown = [s for s in sensors if s not in CAMERA_SENSORS + LIDAR_SENSORS]
-    if unknown:
-        raise ValueError(f"the generator builds no embedder for sensor(s) {', '.join(unknown)}")
-    if sum(s in CAMERA_SENSORS for s in sensors) != 1:
-        raise ValueError(f"a DeepRacer network has exactly one camera sensor, not {list(sensors)}")
+    """Read the network's design from ``metadata``; ValueError for what the generator cannot build.
+
+    Any metadata the car loads can be built (drtasks.model_check's rules), in the shallow or the
+    middle topology; the deep one (batch norm) is not.
+    """
+    try:
+        spec = model_spec(metadata, for_car=True)
+    except DrtasksError as error:
+        raise ValueError(error.message) from None
     network = metadata.get("neural_network") or "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"
     if network not in CONVOLUTIONS:
         raise ValueError(f"the generator builds {', '.join(CONVOLUTIONS)}, not {network}")
-    algorithm = (metadata.get("training_algorithm") or "clipped_ppo").lower()
-    if algorithm not in POLICY_NETWORK:
-        raise ValueError(f"training_algorithm {algorithm!r}: the generator builds clipped_ppo or sac")
-    continuous = (metadata.get("action_space_type") or "discrete").lower() == "continuous"
-    if algorithm == "sac" and not continuous:
-        raise ValueError("SAC networks have a continuous action space")
-    return Design(sensors, network, algorithm, continuous, action_count(metadata), metadata)
+    return Design(spec.sensors, network, spec.algorithm, spec.continuous, spec.outputs, metadata)
 
 
 # ---------------------------------------------------------------- the TensorFlow graph
@@ -166,9 +133,9 @@ def _trunk(tf: Any, spec: Design, placeholders: dict[str, Any]) -> Any:
     for sensor in sorted(spec.sensors):
         with tf.compat.v1.variable_scope(sensor):
             if sensor not in placeholders:
-                shape = [None, *input_shape(sensor, spec.metadata)[1:]]
+                shape = [None, *(input_shape(sensor, spec.metadata) or [])[1:]]
                 placeholders[sensor] = tf.compat.v1.placeholder(tf.float32, shape, name=sensor)
-            if sensor in LIDAR_SENSORS:
+            if sensor in CAR_LIDARS:
                 embeddings.append(_lidar_embedder(tf, placeholders[sensor]))
             else:
                 embeddings.append(_camera_embedder(tf, sensor, placeholders[sensor], spec.network))
@@ -207,7 +174,7 @@ def build_network(tf: Any, spec: Design) -> str:
             state = _trunk(tf, spec, {})
             with tf.compat.v1.variable_scope("sac_q_head_0"):
                 _dense(tf, "q1", tf.concat([state, action], axis=-1), 1)
-    return POLICY_OUTPUT[spec.algorithm]
+    return POLICY_OUTPUTS[spec.algorithm]
 
 
 # ---------------------------------------------------------------- writing a model folder
@@ -310,7 +277,7 @@ def write_real_model(
     (model_dir / ".coach_checkpoint").write_text(f"{names[last]}\n", encoding="utf-8")
     (model_dir / "checkpoint").write_text(tf_checkpoint_state([names[n] for n in numbers], names[last]), encoding="utf-8")
     sizes = {str(p.relative_to(directory)): p.stat().st_size for p in sorted(model_dir.iterdir())}
-    return RealModel(Path(directory), metadata, names, best, last, POLICY_OUTPUT[spec.algorithm], sizes)
+    return RealModel(Path(directory), metadata, names, best, last, POLICY_OUTPUTS[spec.algorithm], sizes)
 
 
 def _entry(name: str, metric: float) -> dict[str, Any]:

@@ -2,9 +2,13 @@
 
 Used by the tests, the benchmark and ``inv demo``. The text files (JSON, YAML, CSV, the reward
 function) have the shape the simapp and DRfC write. The binary files of each checkpoint (its
-data, index, meta and frozen graph) come from a ``ModelFiles`` provider: ``RandomFiles`` writes
-deterministic pseudo-random bytes of chosen sizes, fast and TensorFlow-free;
-``drtasks.real_model`` provides real TensorFlow checkpoints and frozen graphs.
+data, index, meta and frozen graph) come from a ``ModelFiles`` provider:
+
+- ``SampleFiles`` (default), fast and TensorFlow-free, at any size: the checkpoint files are
+  deterministic pseudo-random bytes (nothing drtasks does reads them), the frozen graph a real
+  DeepRacer policy graph for the metadata with pseudo-random weights (``drtasks.sample_graph``),
+  because drtasks checks every graph it ships against the metadata;
+- ``drtasks.real_model``'s real TensorFlow checkpoints and frozen graphs (test extra).
 """
 
 from __future__ import annotations
@@ -294,8 +298,8 @@ class ModelFiles(Protocol):
 
 
 @dataclass(frozen=True)
-class RandomFiles:
-    """Deterministic pseudo-random bytes of the given sizes: fast, and nothing ever loads them."""
+class SampleFiles:
+    """Pseudo-random checkpoint bytes and a sample frozen graph, of about the given sizes."""
 
     seed: int = 0
     data_size: int = 256 * KIB
@@ -312,7 +316,9 @@ class RandomFiles:
         return {suffix: pseudo_random_bytes(self.seed, f"{number}.{suffix}", size) for suffix, size in sizes.items()}
 
     def frozen_graph(self, number: int) -> Body:
-        return pseudo_random_bytes(self.seed, f"{number}.pb", self.pb_size)
+        from drtasks.sample_graph import sample_frozen_graph
+
+        return sample_frozen_graph(self.model_metadata, self.pb_size, seed=self.seed, label=f"{number}.pb")
 
 
 def body_size(body: Body) -> int:
@@ -355,7 +361,7 @@ def seed_model(
     ``best`` defaults to the second kept checkpoint (the highest ``avg_eval_metric``), so best != last
     whenever more than one checkpoint is kept. ``markers`` adds e.g. ``.ready`` under ``model/``.
     Objects above ``multipart_threshold`` are uploaded in parts (their ETag is then not an MD5).
-    ``files`` provides the metadata and binary files; by default ``RandomFiles`` of the given sizes.
+    ``files`` provides the metadata and binary files; by default ``SampleFiles`` of about the given sizes.
     """
     numbers = sorted(set(checkpoints))
     if not numbers:
@@ -366,7 +372,7 @@ def seed_model(
         raise ValueError(f"best checkpoint {best} is not among {numbers}")
     prefix = prefix.strip("/")
     rng = random.Random(seed)
-    source = files or RandomFiles(seed, data_size, pb_size, meta_size, index_size)
+    source = files or SampleFiles(seed, data_size, pb_size, meta_size, index_size)
     bodies: dict[str, Body] = {}
 
     def put(relative: str, body: Body | str) -> None:

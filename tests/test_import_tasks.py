@@ -409,6 +409,20 @@ def test_droa_reward_function_is_checked_as_droa_validates_it_before_upload(
     assert transit.objects() == {} and site.models == {}
 
 
+def test_droa_model_whose_graph_disagrees_with_its_metadata_is_refused_before_upload(
+    droa_dir: Path, site: FakeDroa, transit: Transit, moto_url: str, tmp_path: Path, s3_server: Any, model: Any
+) -> None:
+    from drtasks.sample_model import model_metadata
+
+    five = json.dumps(model_metadata(actions=5)).encode()
+    s3_server.client().put_object(Bucket=model.bucket, Key=model.key("model/model_metadata.json"), Body=five)
+
+    result = drtasks("import-model", "-t", "droa", "-f", dr_dir=droa_dir, env=droa_env(moto_url, tmp_path))
+
+    refused(result, f"model_metadata.json lists 5 actions, model_{model.last}.pb's policy has 15")
+    assert transit.objects() == {} and site.models == {}
+
+
 def test_droa_rules_refuse_with_every_blocking_problem_listed(droa_dir: Path, site: FakeDroa, transit: Transit, moto_url: str, tmp_path: Path) -> None:
     set_line(droa_dir / "run.env", "DR_WORLD_NAME", "no_such_track")
     set_line(droa_dir / "run.env", "DR_CAR_COLOR", "Pink")

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from drtasks.real_model import design, input_node, input_shape, write_real_model
+from drtasks.model_check import input_node, input_shape
+from drtasks.real_model import design, write_real_model
 from drtasks.sample_model import model_metadata
 from tests.consumers import car_inference, expected_outputs, policy_head_width, restore_policy
 from tests.real_models import VARIANTS
@@ -72,9 +73,9 @@ def test_every_variant_restores_in_tensorflow_and_converts_for_the_car(real_mode
 def test_placeholders_are_where_the_car_feeds_them() -> None:
     assert input_node("FRONT_FACING_CAMERA") == "main_level/agent/main/online/network_0/FRONT_FACING_CAMERA/FRONT_FACING_CAMERA"
     assert input_node("STEREO_CAMERAS", "sac") == "main_level/agent/policy/online/network_0/STEREO_CAMERAS/STEREO_CAMERAS"
-    assert input_shape("FRONT_FACING_CAMERA") == [-1, 120, 160, 1]
-    assert input_shape("STEREO_CAMERAS") == [-1, 120, 160, 2]
-    assert input_shape("LIDAR") == [-1, 64] and input_shape("SECTOR_LIDAR") == [-1, 8]
+    assert input_shape("FRONT_FACING_CAMERA") == [1, 120, 160, 1]
+    assert input_shape("STEREO_CAMERAS") == [1, 120, 160, 2]
+    assert input_shape("LIDAR") == [1, 64] and input_shape("SECTOR_LIDAR") == [1, 8]
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from drtasks.errors import DrtasksError
 from drtasks.importing.flow import ImportRequest
 from drtasks.manifest import ManifestItem, find_pieces, upload_manifest
 from drtasks.model import Checkpoint, SourceModel
+from drtasks.model_check import check_checkpoint_model
 from drtasks.plan import Plan, plan_upload
 from drtasks.s3 import S3Location, disable_expect_continue, make_client, s3_errors
 from drtasks.transfer import Check, Progress, TransferConfig, apply
@@ -215,6 +216,7 @@ def prepare_droa_upload(
     # profile label keeps the two locations on different "services", so the transfer streams.
     target = S3Location(bucket, prefix, transit_endpoint(settings), f"droa:{session.username}", session.region)
     manifest, notes = droa_manifest(settings, model, checkpoint, pieces, target, source_client)
+    check_checkpoint_model(source_client, model, checkpoint)  # metadata and frozen graph agree
 
     texts = files_droa_reads(manifest, source_client, source)
     problems = check_import(request.name, request.description, texts)
