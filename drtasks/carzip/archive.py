@@ -60,6 +60,12 @@ def validate_metadata(metadata_bytes: bytes, source: str = METADATA_MEMBER) -> d
         raise DrtasksError(f"{source}: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
     if not isinstance(metadata, dict):
         raise DrtasksError(f"{source}: expected a JSON object, found {type(metadata).__name__}")
+    check_action_space(metadata, source)
+    return metadata
+
+
+def check_action_space(metadata: dict[str, Any], source: str = METADATA_MEMBER) -> None:
+    """The metadata has an action space of the right shape: a list of actions, or ranges."""
     if "action_space" not in metadata:
         raise DrtasksError(f"{source}: no 'action_space'; the car cannot drive without one")
     space = metadata["action_space"]
@@ -82,7 +88,6 @@ def validate_metadata(metadata_bytes: bytes, source: str = METADATA_MEMBER) -> d
             f"{source}: 'action_space' must be a list (discrete) or an object (continuous),"
             f" found {type(space).__name__}"
         )
-    return metadata
 
 
 # ---------------------------------------------------------------- build
@@ -161,7 +166,8 @@ def archive_members(archive: bytes, source: str = "archive") -> list[ArchiveMemb
     return rows
 
 
-def _read_member(archive: bytes, name: str, source: str) -> bytes:
+def read_member(archive: bytes, name: str, source: str = "archive") -> bytes:
+    """The content of member ``name`` (a regular file) of the archive."""
     with _open_archive(archive, source) as tar:
         for member in tar:
             if member.isfile() and _member_name(member, source) == name:
@@ -187,7 +193,7 @@ def validate_car_archive(archive: bytes, source: str = "archive") -> list[Archiv
         raise DrtasksError(f"{source}: the car needs exactly one .pb file, found {len(graphs)} ({found})")
     if not any(row.name == METADATA_MEMBER for row in rows):
         raise DrtasksError(f"{source}: no {METADATA_MEMBER} at the archive root")
-    validate_metadata(_read_member(archive, METADATA_MEMBER, source), f"{source}: {METADATA_MEMBER}")
+    validate_metadata(read_member(archive, METADATA_MEMBER, source), f"{source}: {METADATA_MEMBER}")
     return rows
 
 

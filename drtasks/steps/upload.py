@@ -11,6 +11,7 @@ from drtasks.config.settings import Settings
 from drtasks.lease import refuse_if_held
 from drtasks.manifest import find_pieces, upload_manifest
 from drtasks.model import Checkpoint
+from drtasks.model_check import check_checkpoint_model
 from drtasks.plan import Action, Input, Plan, plan_upload
 from drtasks.s3 import S3Location
 from drtasks.steps.base import Row, Runtime, StepContext, StepPlan, StepResult
@@ -101,6 +102,7 @@ def plan_upload_step(context: StepContext) -> UploadPlan:
     pieces = find_pieces(reads.client(source), model, checkpoint, reward_key, metrics_prefix, reward.result, metrics.result)
     params = to_yaml(training_params(settings, target, pieces.metrics_file_key))
     manifest = upload_manifest(model, checkpoint, pieces, params)
+    check_checkpoint_model(reads.client(source), model, checkpoint)  # metadata and frozen graph agree
     target_client = reads.client(target)
     refuse_if_held(target_client, target)
     plan = plan_upload(
