@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getopt
 import sys
+from dataclasses import dataclass
 from typing import Callable, NoReturn
 
 from drtasks import __version__
@@ -40,21 +41,93 @@ def _run(command: str, body: Callable[[], None]) -> None:
         _fail(command, f"{error.__class__.__name__}: {_first_line(error)}", 1)
 
 
-def _parse(command: str, argv: list[str], spec: str, usage: str, details: str = "") -> dict[str, str]:
-    """getopt switches as DRfC's scripts take them; ``-h``/``--help`` print the usage and ``details``."""
-    try:
-        options, rest = getopt.getopt(argv, spec, ["help"])
-    except getopt.GetoptError as error:
-        _fail(command, f"{error.msg}; usage: {command} {usage}")
-    if rest:
-        _fail(command, f"unexpected argument {rest[0]!r}; usage: {command} {usage}")
-    if any(flag in ("-h", "--help") for flag, _ in options):
-        print(f"Usage: {command} {usage}" + (f"\n{details}" if details else ""))
-        sys.exit(0)
-    return {flag: value for flag, value in options}
+@dataclass(frozen=True)
+class Switch:
+    flag: str  # "-c"
+    argument: str | None  # "N" when the switch takes a value
+    text: str
 
 
-UPLOAD_USAGE = "[-f] [-w] [-d] [-b | -c N] [-p PREFIX] [-i | -I NAME] [-1] [-L]"
+@dataclass(frozen=True)
+class DropIn:
+    """A DRfC command as drtasks provides it: its switches, explained by -h / --help."""
+
+    name: str
+    summary: str
+    switches: tuple[Switch, ...]
+
+    @property
+    def usage(self) -> str:
+        return " ".join(f"[{s.flag}{' ' + s.argument if s.argument else ''}]" for s in self.switches)
+
+    def help(self) -> str:
+        width = max(len("-h, --help"), *(len(s.flag) + len(s.argument or "") + 1 for s in self.switches))
+        lines = [f"Usage: {self.name} {self.usage}", "", self.summary, "", "Options:"]
+        lines += [f"  {(s.flag + ' ' + (s.argument or '')).ljust(width)}  {s.text}" for s in self.switches]
+        lines.append(f"  {'-h, --help'.ljust(width)}  show this help and exit")
+        return "\n".join(lines)
+
+    def parse(self, argv: list[str]) -> dict[str, str]:
+        spec = "".join(s.flag[1] + (":" if s.argument else "") for s in self.switches) + "h"
+        try:
+            options, rest = getopt.getopt(argv, spec, ["help"])
+        except getopt.GetoptError as error:
+            _fail(self.name, f"{error.msg}; usage: {self.name} {self.usage} (see --help)")
+        if any(flag in ("-h", "--help") for flag, _ in options):
+            print(self.help())
+            sys.exit(0)
+        if rest:
+            _fail(self.name, f"unexpected argument {rest[0]!r}; usage: {self.name} {self.usage} (see --help)")
+        return {flag: value for flag, value in options}
+
+
+UPLOAD_MODEL = DropIn(
+    "dr-upload-model",
+    "Upload the trained model's chosen checkpoint to the upload bucket in the race layout (plan, ask, copy, verify).",
+    (
+        Switch("-f", None, "force: do not ask before writing"),
+        Switch("-w", None, "wipe: also delete target objects that are not part of the upload"),
+        Switch("-d", None, "dry run: show the plan, write nothing"),
+        Switch("-b", None, "upload the best checkpoint instead of the last"),
+        Switch("-c", "N", "upload checkpoint number N"),
+        Switch("-p", "PREFIX", "use PREFIX as both the model prefix and the upload prefix"),
+        Switch("-i", None, "import the uploaded model, named after the upload prefix"),
+        Switch("-I", "NAME", "import the uploaded model as NAME"),
+        Switch("-1", None, "increment the upload prefix first (dr-increment-upload-model)"),
+        Switch("-L", None, "upload into the local training bucket (refused when it is the source itself)"),
+    ),
+)
+INCREMENT = DropIn(
+    "dr-increment-upload-model",
+    "Bump the trailing number of DR_UPLOAD_S3_PREFIX where it is written (run.env or a profile); a .bak is kept.",
+    (
+        Switch("-d", "DELIMITER", "the character before the number (default '-')"),
+        Switch("-w", None, "wipe: also delete whatever the new prefix holds (asks first)"),
+        Switch("-f", None, "force: do not ask before wiping"),
+    ),
+)
+CREATE_CAR_ZIP = DropIn(
+    "dr-create-car-zip",
+    "Build the physical car's archive (agent/model.pb + model_metadata.json) from the model in the training bucket,"
+    " checked against its metadata, as <model-prefix>.tar.gz. A new file is written without asking, like DRfC's.",
+    (
+        Switch("-b", None, "use the best checkpoint (default: the last)"),
+        Switch("-p", "PREFIX", "the model prefix (default: DR_LOCAL_S3_MODEL_PREFIX); also names the archive"),
+        Switch("-o", "FILE", "the output file (default: $DR_DIR/data/output/<model-prefix>.tar.gz)"),
+        Switch("-f", None, "force: replace an existing, different output file without asking (drtasks)"),
+    ),
+)
+UPLOAD_CAR_ZIP = DropIn(
+    "dr-upload-car-zip",
+    "Build <model-prefix>.tar.gz in $DR_DIR like dr-create-car-zip and upload it to"
+    " s3://<DR_UPLOAD_S3_BUCKET>/<DR_UPLOAD_S3_PREFIX>/<model-prefix>.tar.gz (plan, ask, write, verify).",
+    (
+        Switch("-b", None, "use the best checkpoint (default: the last)"),
+        Switch("-f", None, "force: do not ask before writing"),
+        Switch("-L", None, "upload into the local training bucket instead: s3://<DR_LOCAL_S3_BUCKET>/<model-prefix>/<model-prefix>.tar.gz"),
+        Switch("-p", "PREFIX", "the model prefix (default: DR_LOCAL_S3_MODEL_PREFIX); also names the archive"),
+    ),
+)
 
 
 def dr_upload_model(argv: list[str] | None = None) -> None:
@@ -62,8 +135,8 @@ def dr_upload_model(argv: list[str] | None = None) -> None:
     from drtasks.tasks.upload_tasks import UploadRequest, run_upload
 
     pause_collection()
-    command = "dr-upload-model"
-    flags = _parse(command, sys.argv[1:] if argv is None else argv, "fwdbc:p:iI:1Lh", UPLOAD_USAGE)
+    command = UPLOAD_MODEL.name
+    flags = UPLOAD_MODEL.parse(sys.argv[1:] if argv is None else argv)
     if "-i" in flags and "-I" in flags:
         _fail(command, "-i and -I exclude each other")
     import_name = flags.get("-I") if "-I" in flags else ("" if "-i" in flags else None)
@@ -84,8 +157,8 @@ def dr_upload_model(argv: list[str] | None = None) -> None:
 def dr_increment_upload_model(argv: list[str] | None = None) -> None:
     from drtasks.tasks.upload_tasks import run_increment
 
-    command = "dr-increment-upload-model"
-    flags = _parse(command, sys.argv[1:] if argv is None else argv, "d:wfh", "[-d DELIMITER] [-w] [-f]")
+    command = INCREMENT.name
+    flags = INCREMENT.parse(sys.argv[1:] if argv is None else argv)
 
     def increment() -> None:
         run_increment(None, delimiter=flags.get("-d", "-"), wipe="-w" in flags, force="-f" in flags)
@@ -93,32 +166,13 @@ def dr_increment_upload_model(argv: list[str] | None = None) -> None:
     _run(command, increment)
 
 
-CREATE_CAR_ZIP_USAGE = "[-b] [-p <model-prefix>] [-o <output-file>] [-f]"
-CREATE_CAR_ZIP_HELP = """\
-Builds the physical car's archive (agent/model.pb and model_metadata.json) from the model in the
-training bucket (DR_LOCAL_S3_BUCKET), checked against its metadata before it is written.
-       -b              Use best checkpoint. Default is last checkpoint.
-       -p <prefix>     Model prefix. Default: DR_LOCAL_S3_MODEL_PREFIX.
-       -o <output>     Output file path. Default: <DR_DIR>/data/output/<model-prefix>.tar.gz
-       -f              Replace an existing, different output file without asking (drtasks)."""
-
-UPLOAD_CAR_ZIP_USAGE = "[-b] [-f] [-L] [-p <model-prefix>]"
-UPLOAD_CAR_ZIP_HELP = """\
-Builds <model-prefix>.tar.gz in <DR_DIR> like dr-create-car-zip, then uploads it to
-s3://<DR_UPLOAD_S3_BUCKET>/<DR_UPLOAD_S3_PREFIX>/<model-prefix>.tar.gz.
-       -b              Use best checkpoint. Default is last checkpoint.
-       -f              Force. Do not ask for confirmation.
-       -L              Upload to local S3 bucket: s3://<DR_LOCAL_S3_BUCKET>/<model-prefix>/<model-prefix>.tar.gz
-       -p <prefix>     Model prefix. Default: DR_LOCAL_S3_MODEL_PREFIX."""
-
-
 def dr_create_car_zip(argv: list[str] | None = None) -> None:
     """DRfC's dr-create-car-zip: the car's archive from the last or best checkpoint in S3, as a file."""
     from drtasks.tasks.carzip_tasks import run_drfc_car_zip
 
     pause_collection()
-    command = "dr-create-car-zip"
-    flags = _parse(command, sys.argv[1:] if argv is None else argv, "bp:o:fh", CREATE_CAR_ZIP_USAGE, CREATE_CAR_ZIP_HELP)
+    command = CREATE_CAR_ZIP.name
+    flags = CREATE_CAR_ZIP.parse(sys.argv[1:] if argv is None else argv)
     create = lambda: run_drfc_car_zip(upload=False, best="-b" in flags, prefix=flags.get("-p"), output=flags.get("-o"), force="-f" in flags)  # noqa: E731
     _run(command, create)
 
@@ -128,7 +182,7 @@ def dr_upload_car_zip(argv: list[str] | None = None) -> None:
     from drtasks.tasks.carzip_tasks import run_drfc_car_zip
 
     pause_collection()
-    command = "dr-upload-car-zip"
-    flags = _parse(command, sys.argv[1:] if argv is None else argv, "bfLp:h", UPLOAD_CAR_ZIP_USAGE, UPLOAD_CAR_ZIP_HELP)
+    command = UPLOAD_CAR_ZIP.name
+    flags = UPLOAD_CAR_ZIP.parse(sys.argv[1:] if argv is None else argv)
     upload = lambda: run_drfc_car_zip(upload=True, best="-b" in flags, prefix=flags.get("-p"), local="-L" in flags, force="-f" in flags)  # noqa: E731
     _run(command, upload)
