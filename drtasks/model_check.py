@@ -94,10 +94,43 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def read_metadata(data: bytes, source: str = "model_metadata.json") -> dict[str, Any]:
+    """Parse ``model_metadata.json``: a JSON object with an action space of the right shape."""
+    try:
+        metadata = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise DrtasksError(f"{source}: not UTF-8 text") from None
+    except json.JSONDecodeError as err:
+        raise DrtasksError(f"{source}: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+    if not isinstance(metadata, dict):
+        raise DrtasksError(f"{source}: expected a JSON object, found {type(metadata).__name__}")
+    check_action_space(metadata, source)
+    return metadata
+
+
+def check_action_space(metadata: dict[str, Any], source: str = "model_metadata.json") -> None:
+    """A list of actions with steering angle and speed each, or an object of the two ranges."""
+    if "action_space" not in metadata:
+        raise DrtasksError(f"{source}: no 'action_space'; the car cannot drive without one")
+    space = metadata["action_space"]
+    if isinstance(space, list):
+        if not space:
+            raise DrtasksError(f"{source}: 'action_space' is an empty list")
+        for index, action in enumerate(space):
+            if not isinstance(action, dict) or "speed" not in action or "steering_angle" not in action:
+                raise DrtasksError(f"{source}: action_space[{index}] needs 'speed' and 'steering_angle'")
+    elif isinstance(space, dict):
+        missing = [key for key in ("speed", "steering_angle") if key not in space]
+        if missing:
+            raise DrtasksError(f"{source}: continuous 'action_space' lacks {', '.join(repr(m) for m in missing)}")
+    else:
+        raise DrtasksError(
+            f"{source}: 'action_space' must be a list (discrete) or an object (continuous), found {type(space).__name__}"
+        )
+
+
 def model_spec(metadata: dict[str, Any], source: str = "model_metadata.json", *, for_car: bool = True) -> ModelSpec:
     """Check ``metadata`` the way the car (``for_car``) or the simulator loads it; what it promises."""
-    from drtasks.carzip.archive import check_action_space
-
     check_action_space(metadata, source)
     if "sensor" in metadata and not (isinstance(metadata["sensor"], list) and metadata["sensor"] and all(isinstance(s, str) for s in metadata["sensor"])):
         raise DrtasksError(f"{source}: 'sensor' must be a non-empty list of sensor names")
@@ -193,12 +226,6 @@ def _dims(shape: Any) -> str:
     return "x".join("?" if int(d) < 0 else str(int(d)) for d in list(shape)[1:])
 
 
-def parse_metadata(data: bytes, source: str = "model_metadata.json") -> dict[str, Any]:
-    from drtasks.carzip.archive import validate_metadata
-
-    return validate_metadata(data, source)
-
-
 def check_model(
     metadata: bytes,
     graph: bytes,
@@ -210,7 +237,7 @@ def check_model(
     """Check the metadata, then the frozen graph against it; what the metadata promises."""
     from drtasks.graph import read_graph
 
-    spec = model_spec(parse_metadata(metadata, metadata_name), metadata_name, for_car=for_car)
+    spec = model_spec(read_metadata(metadata, metadata_name), metadata_name, for_car=for_car)
     check_graph(spec, read_graph(graph, graph_name), graph_name, metadata_name)
     return spec
 

@@ -354,12 +354,8 @@ def test_dr_upload_car_zip_prefix_switch_names_and_builds_the_other_model(dr_dir
     assert uploaded is not None and sha(members(uploaded)["agent/model.pb"]) == other.pb_sha256[other.last]
 
 
-@pytest.mark.parametrize("command, switches", [("dr-create-car-zip", ("-b", "-p <prefix>", "-o <output>")), ("dr-upload-car-zip", ("-b", "-f", "-L", "-p <prefix>"))])
-def test_drfc_car_commands_explain_every_switch_and_refuse_unknown_ones(dr_dir: Path, command: str, switches: tuple[str, ...]) -> None:
-    for flag in ("-h", "--help"):
-        shown = run(command, flag, dr_dir=dr_dir)
-        assert shown.code == 0 and shown.out.startswith(f"Usage: {command} ")
-        for switch in switches:
-            assert any(line.strip().startswith(switch) and len(line.split()) > 2 for line in shown.out.splitlines()), switch
+@pytest.mark.parametrize("command", ["dr-create-car-zip", "dr-upload-car-zip"])
+def test_drfc_car_commands_refuse_unknown_switches_in_one_line(dr_dir: Path, command: str) -> None:
+    # Every switch is explained by -h / --help: tests/test_new_user.py.
     wrong = run(command, "-x", dr_dir=dr_dir)
     assert wrong.code == 2 and wrong.err.count("\n") == 1 and "option -x not recognized" in wrong.err

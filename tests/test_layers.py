@@ -24,9 +24,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("drtasks.transfer", "drtasks.lease", "drtasks.resume"),
     ("drtasks.plan",),
     ("drtasks.manifest", "drtasks.training_params"),
-    ("drtasks.model", "drtasks.sample_model", "drtasks.metrics", "drtasks.checkpoint_choice"),
+    ("drtasks.model", "drtasks.sample_model", "drtasks.metrics", "drtasks.checkpoint_choice", "drtasks.model_check", "drtasks.sample_graph", "drtasks.real_model"),
     ("drtasks.config",),
-    ("drtasks.s3", "drtasks.units", "drtasks.data"),
+    ("drtasks.s3", "drtasks.units", "drtasks.data", "drtasks.graph"),
     ("drtasks.errors", "drtasks.startup", "drtasks"),
 )
 TASK_HELPERS = ("drtasks.tasks.common", "drtasks.tasks.runner", "drtasks.tasks.namespace")
