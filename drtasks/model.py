@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 from drtasks.errors import DrtasksError
@@ -51,12 +52,22 @@ def checkpoint_number(name: str) -> int:
 
 @dataclass
 class SourceModel:
-    """One listing of the model prefix plus its checkpoint index, read once and queried after."""
+    """One listing of the model prefix plus its checkpoint index, read once and queried after.
+
+    A model may also be a folder of this machine laid out like the prefix (``from_folder``): then
+    ``folder`` is set and each object's ``key`` is its path relative to the folder.
+    """
 
     location: S3Location
     objects: dict[str, ObjectInfo]  # relative key -> object
     index: dict[str, Any] | None
     extra: dict[str, ObjectInfo] = field(default_factory=dict)  # full key -> object, outside the prefix
+    folder: Path | None = None
+
+    @property
+    def where(self) -> str:
+        """The model's place for people: its S3 URL or its folder."""
+        return str(self.folder) if self.folder is not None else self.location.url
 
     @classmethod
     def load(cls, client: Any, location: S3Location, folders: Sequence[str] = MODEL_FOLDERS) -> "SourceModel":
@@ -86,16 +97,43 @@ class SourceModel:
                     raise DrtasksError(f"{location.url}/{CHECKPOINT_INDEX} is not valid JSON") from None
         return cls(location, objects, index)
 
+    @classmethod
+    def from_folder(cls, folder: Path, folders: Sequence[str] = MODEL_FOLDERS) -> "SourceModel":
+        """A DRfC model folder of this machine (the prefix's layout): its root files and ``folders``."""
+        if not folder.is_dir():
+            raise DrtasksError(f"{folder}: not a folder")
+        objects: dict[str, ObjectInfo] = {}
+        try:
+            found = [p for p in folder.iterdir() if p.is_file()]
+            for name in folders:
+                if (folder / name).is_dir():
+                    found += [p for p in (folder / name).rglob("*") if p.is_file()]
+            for path in found:
+                relative = path.relative_to(folder).as_posix()
+                stat = path.stat()
+                objects[relative] = ObjectInfo(relative, stat.st_size, "", stat.st_mtime)
+        except OSError as error:
+            raise DrtasksError(f"{folder}: cannot read it ({error.strerror or error.__class__.__name__})") from None
+        if not objects:
+            raise DrtasksError(f"no model in {folder}: the folder holds no files")
+        index = None
+        if CHECKPOINT_INDEX in objects:
+            try:
+                index = json.loads((folder / CHECKPOINT_INDEX).read_bytes())
+            except ValueError:
+                raise DrtasksError(f"{folder / CHECKPOINT_INDEX} is not valid JSON") from None
+        return cls(S3Location("", ""), objects, index, folder=folder.resolve())
+
     def available_numbers(self) -> list[int]:
         numbers = {int(m.group(1)) for key in self.objects if (m := _CHECKPOINT_FILE.match(key))}
         return sorted(numbers)
 
     def _checkpoint_from_index(self, which: str) -> Checkpoint:
         if self.index is None:
-            raise DrtasksError(f"missing {self.location.url}/{CHECKPOINT_INDEX}: cannot tell the {which} checkpoint")
+            raise DrtasksError(f"missing {self.where}/{CHECKPOINT_INDEX}: cannot tell the {which} checkpoint")
         entry = self.index.get(f"{which}_checkpoint")
         if not isinstance(entry, dict) or not entry.get("name"):
-            raise DrtasksError(f"{self.location.url}/{CHECKPOINT_INDEX} names no {which}_checkpoint")
+            raise DrtasksError(f"{self.where}/{CHECKPOINT_INDEX} names no {which}_checkpoint")
         return Checkpoint(checkpoint_number(entry["name"]), entry["name"], dict(entry))
 
     def select(self, policy: str | int) -> Checkpoint:
@@ -108,7 +146,7 @@ class SourceModel:
         names = sorted({key.split("/", 1)[1].split(".ckpt", 1)[0] + ".ckpt" for key in self.objects if (m := _CHECKPOINT_FILE.match(key)) and int(m.group(1)) == number})
         if not names:
             available = ", ".join(map(str, self.available_numbers())) or "none"
-            raise DrtasksError(f"checkpoint {number} is not in {self.location.url}/model/ (available: {available})")
+            raise DrtasksError(f"checkpoint {number} is not in {self.where}/model/ (available: {available})")
         name = names[-1]
         for entry in (self.index or {}).values():
             if isinstance(entry, dict) and entry.get("name") == name:

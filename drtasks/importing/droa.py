@@ -401,29 +401,66 @@ class DroaApi:
         return str(model_id)
 
     def get_model(self, model_id: str) -> dict[str, Any]:
-        answer = self.request("GET", f"/models/{urllib.parse.quote(model_id, safe='')}")
+        answer = self.request("GET", f"/models/{_label(model_id)}")
         return answer.get("model", answer)
+
+    def _pages(self, path: str, items: str) -> list[dict[str, Any]]:
+        """Every item of a paginated list (DRoA pages with an opaque ``token``)."""
+        found: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            answer = self.request("GET", path, query={"token": token} if token else None)
+            found.extend(answer.get(items, []))
+            token = answer.get("token")
+            if not token:
+                return found
 
     def list_models(self) -> list[dict[str, Any]]:
         """Every model of the racer (follows the pagination token)."""
-        models: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            answer = self.request("GET", "/models", query={"token": token} if token else None)
-            models.extend(answer.get("models", []))
-            token = answer.get("token")
-            if not token:
-                return models
+        return self._pages("/models", "models")
 
     def delete_model(self, model_id: str) -> None:
-        self.request("DELETE", f"/models/{urllib.parse.quote(model_id, safe='')}")
+        self.request("DELETE", f"/models/{_label(model_id)}")
 
     def get_asset_url(self, model_id: str, asset_type: str, evaluation_id: str | None = None) -> dict[str, Any]:
         """``{"url": ...}`` (a presigned URL) or ``{"status": "QUEUED"}`` while DRoA packages the asset."""
         query = {"assetType": asset_type}
         if evaluation_id:
             query["evaluationId"] = evaluation_id
-        return self.request("GET", f"/models/{urllib.parse.quote(model_id, safe='')}/getasset", query=query)
+        return self.request("GET", f"/models/{_label(model_id)}/getasset", query=query)
+
+    # -- leagues: leaderboards, submissions, rankings
+
+    def list_leaderboards(self) -> list[dict[str, Any]]:
+        return self._pages("/leaderboards", "leaderboards")
+
+    def get_leaderboard(self, leaderboard_id: str) -> dict[str, Any]:
+        answer = self.request("GET", f"/leaderboards/{_label(leaderboard_id)}")
+        return answer.get("leaderboard", answer)
+
+    def create_submission(self, leaderboard_id: str, model_id: str) -> str:
+        """Submit the model to the leaderboard; returns the submissionId."""
+        answer = self.request("POST", f"/leaderboards/{_label(leaderboard_id)}/submissions", {"modelId": model_id})
+        submission_id = answer.get("submissionId")
+        if not submission_id:
+            raise DrtasksError(f"DRoA accepted the submission of model {model_id} but returned no submissionId")
+        return str(submission_id)
+
+    def list_submissions(self, leaderboard_id: str) -> list[dict[str, Any]]:
+        """The racer's own submissions to the leaderboard, newest first (as DRoA lists them)."""
+        return self._pages(f"/leaderboards/{_label(leaderboard_id)}/submissions", "submissions")
+
+    def list_rankings(self, leaderboard_id: str) -> list[dict[str, Any]]:
+        """Every racer's best ranked submission, best first, each with its ``rank``."""
+        return self._pages(f"/leaderboards/{_label(leaderboard_id)}/rankings", "rankings")
+
+    def get_ranking(self, leaderboard_id: str) -> dict[str, Any] | None:
+        """The racer's own ranking (with the model that earned it), or None before any ranked race."""
+        return self.request("GET", f"/leaderboards/{_label(leaderboard_id)}/ranking").get("ranking")
+
+
+def _label(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
 
 
 def _error_message(exc: urllib.error.HTTPError) -> str:

@@ -7,9 +7,11 @@ upload step precedes it). DRoA gets its own put-only upload into its transit buc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from drtasks.config import targets
+from drtasks.errors import DrtasksError
 from drtasks.importing import flow
 from drtasks.importing.flow import ImportRequest
 from drtasks.plan import Input
@@ -21,8 +23,9 @@ from drtasks.steps.upload import UploadPlan
 
 @dataclass(frozen=True)
 class ImportOptions:
-    name: str | None = None  # None: DR_IMPORT_NAME, else the upload prefix
+    name: str | None = None  # None: DR_IMPORT_NAME, else the upload prefix (the folder's name with model_dir)
     local: bool = False  # the console imports from the training bucket (with -L)
+    model_dir: str | None = None  # DRoA: import a DRfC model folder of this machine instead of the training bucket
 
 
 @dataclass
@@ -76,11 +79,13 @@ class DroaImportPlan(StepPlan):
     session: Any
     job: Any  # droa_flow.DroaUploadJob
     notes: list[str] = field(default_factory=list)
+    model_dir: str | None = None
+    model_id: str | None = None  # set by apply: the id DRoA gave the imported model (a later submit step uses it)
 
     def heading(self) -> str:
         return (
             f"into DeepRacer on AWS ({self.session.deployment.url}) as '{self.request.name}': "
-            f"checkpoint {self.job.checkpoint.name} -> s3://{self.job.bucket}/{self.job.prefix} (put-only)"
+            f"checkpoint {self.job.checkpoint.name} of {self.job.where} -> s3://{self.job.bucket}/{self.job.prefix} (put-only)"
         )
 
     def rows(self) -> list[Row]:
@@ -99,6 +104,7 @@ class DroaImportPlan(StepPlan):
             "site": self.session.deployment.url,
             "name": self.request.name,
             "checkpoint": self.job.checkpoint.name,
+            "model": self.job.where,
             **self.job.plan.as_dict(),
         }
 
@@ -109,11 +115,12 @@ class DroaImportPlan(StepPlan):
     def inputs(self) -> list[Input]:
         from drtasks.steps.source import upload_inputs
 
+        if self.model_dir is not None:
+            return []  # a folder of this machine: nothing in S3 is read
         return upload_inputs(self.settings, targets.source_location(self.settings))
 
     def apply(self, runtime: Runtime) -> StepResult:
         from drtasks.importing import droa, droa_flow
-        from drtasks.errors import DrtasksError
 
         with runtime.progress(runtime.out) as progress:
             checks = droa_flow.execute_droa_upload(self.job, progress)
@@ -122,6 +129,7 @@ class DroaImportPlan(StepPlan):
             raise DrtasksError(f"the DRoA upload could not be proven ({failed[0].key}: {failed[0].detail}); nothing was imported")
         api = self.session.api()
         model_id = api.import_model(self.job.bucket, self.job.prefix, self.request.name, self.request.description)
+        self.model_id = model_id
         detail = f"Import of '{self.request.name}' into DRoA started: model id {model_id}"
         if runtime.wait:
             from drtasks.progress import status_reporter
@@ -135,7 +143,12 @@ class DroaImportPlan(StepPlan):
 def plan_import_step(context: StepContext) -> StepPlan:
     options: ImportOptions = context.options or ImportOptions()
     settings = context.settings
-    request = flow.resolve_request(settings, options.name)
+    name = options.name
+    if options.model_dir is not None and not name and not settings.get("DR_IMPORT_NAME"):
+        name = Path(options.model_dir).expanduser().resolve().name  # DRfC names it after the folder
+    request = flow.resolve_request(settings, name)
+    if options.model_dir is not None and request.target != flow.DROA:
+        raise DrtasksError("--model-dir imports a model folder into DRoA; the console imports only what `inv upload` put in S3 (use --target droa)")
     if request.target == flow.CONSOLE:
         flow.check_console_request(settings, request)
         upload = context.last(UploadPlan)
@@ -151,5 +164,5 @@ def plan_import_step(context: StepContext) -> StepPlan:
 
     droa_flow.check_droa_request(settings, request)
     session = droa_flow.sign_in(settings)
-    job = droa_flow.prepare_droa_upload(settings, session, request)
-    return DroaImportPlan(settings, request, session, job, notes=list(job.plan.notes))
+    job = droa_flow.prepare_droa_upload(settings, session, request, model_dir=options.model_dir)
+    return DroaImportPlan(settings, request, session, job, notes=list(job.plan.notes), model_dir=options.model_dir)

@@ -28,7 +28,13 @@ What it answers as DRoA does:
 - ``DELETE /models/{id}``: only READY or ERROR (else 400), then DELETING and gone a moment later;
 - ``GET /models/{id}/getasset``: presigned URLs (logs 3600 s, physical model 300 s, virtual model
   900 s, as getAssetUrl.ts asks S3Helper for); VIRTUAL_MODEL answers ``{"status": "QUEUED"}``
-  while it is packaged; PHYSICAL_CAR_MODEL exists only for models trained in DRoA.
+  while it is packaged; PHYSICAL_CAR_MODEL exists only for models trained in DRoA; logs archives
+  are ``logs/<jobType>/<jobName>-logs.tar.gz`` (S3PathHelper.getLogsArchiveS3Location);
+- leaderboards: a submission races (QUEUED, then COMPLETED with its stats), and the racer's ranking
+  keeps its best ``rankingScore`` by the board's timing method (jobFinalizer.persistRankingStats);
+  ``GET /leaderboards/{id}/rankings`` lists every racer's ranking best first with ``rank`` counted
+  over the pages (listRankings.ts), ``GET /leaderboards/{id}/ranking`` the caller's own, with the
+  model that earned it, or ``{}`` (getRanking.ts).
 """
 
 from __future__ import annotations
@@ -161,7 +167,10 @@ class FakeLeaderboard:
     close_time: datetime
     max_submissions: int = 3
     race_type: str = "TIME_TRIAL"
+    timing_method: str = "BEST_LAP_TIME"
+    minimum_laps: int = 1
     submissions: list[dict[str, Any]] = field(default_factory=list)
+    rankings: dict[str, dict[str, Any]] = field(default_factory=dict)  # profile id -> its best ranked submission
 
 
 class ModelValidator:
@@ -237,6 +246,7 @@ class FakeDroa:
         self.leaderboards: dict[str, FakeLeaderboard] = {}
         self.calls: list[tuple[str, str]] = []
         self.hold = threading.Event()  # set: imports stay IMPORTING until cleared
+        self.race_lap_ms = 12001  # the best lap a submission of this racer drives
         self.tracks = {t["trackId"]: t for t in json.loads(TRACKS_FILE.read_text())["tracks"]}
         self._lock = threading.RLock()
         self._threads: list[threading.Thread] = []
@@ -313,14 +323,24 @@ class FakeDroa:
         return model
 
     def add_leaderboard(self, name: str, track_id: str, direction: str = "COUNTER_CLOCKWISE", *, opened: bool = True,
-                        max_submissions: int = 3) -> FakeLeaderboard:
+                        max_submissions: int = 3, timing_method: str = "BEST_LAP_TIME") -> FakeLeaderboard:
         now = self.now()
         board = FakeLeaderboard(new_id(), name, {"trackId": track_id, "trackDirection": direction},
                                 now - timedelta(days=1), now + (timedelta(days=7) if opened else timedelta(days=-0.5)),
-                                max_submissions)
+                                max_submissions, timing_method=timing_method)
         with self._lock:
             self.leaderboards[board.leaderboard_id] = board
         return board
+
+    def add_ranking(self, board: FakeLeaderboard, alias: str, best_lap_ms: int, laps: int = 3) -> dict[str, Any]:
+        """Another racer's ranked submission (a profile of its own, known by its alias)."""
+        stats = self._race_stats(best_lap_ms, laps)
+        ranking = {"profileId": new_id(), "alias": alias, "modelId": new_id(), "modelName": f"{alias}-model",
+                   "rankingScore": self._ranking_score(stats, board.timing_method), "stats": stats,
+                   "submissionNumber": 1, "submittedAt": iso(self.now() - timedelta(hours=1)), "submissionId": new_id()}
+        with self._lock:
+            board.rankings[ranking["profileId"]] = ranking
+        return ranking
 
     # -- reading the upload (the backend's own rights: Get and List)
 
@@ -654,16 +674,16 @@ class FakeDroa:
     def _training_logs(self, model: FakeModel) -> str:
         if model.logs_archive is None:
             keys = [k for k in self._list(self.model_bucket, model.root)
-                    if k == model.metrics_key or "/sim-trace/" in k or "/logs/" in k]
+                    if k == model.metrics_key or "/sim-trace/" in k or ("/logs/" in k and not k.endswith("-logs.tar.gz"))]
             if not keys:
                 raise not_found("No log files found.")
-            model.logs_archive = f"{model.root}logs/training-logs.tar.gz"
+            model.logs_archive = f"{model.root}logs/training/deepracerindy-training-{model.model_id}-logs.tar.gz"
             self.s3.put_object(Bucket=self.model_bucket, Key=model.logs_archive, Body=self._archive(keys, model.root))
         return self.presign(self.model_bucket, model.logs_archive, URL_SECONDS["default"])
 
     def _evaluation_logs(self, model: FakeModel, evaluation: FakeEvaluation) -> str:
         if evaluation.logs_key is None:
-            evaluation.logs_key = f"{model.root}logs/evaluation-{evaluation.evaluation_id}.tar.gz"
+            evaluation.logs_key = f"{model.root}logs/evaluation/deepracerindy-evaluation-{evaluation.evaluation_id}-logs.tar.gz"
             metrics_key = f"{model.root}metrics/evaluation/evaluation-{evaluation.evaluation_id}.json"
             self.s3.put_object(Bucket=self.model_bucket, Key=metrics_key, Body=json.dumps({"metrics": evaluation.metrics}).encode())
             self.s3.put_object(Bucket=self.model_bucket, Key=evaluation.logs_key, Body=self._archive([metrics_key], model.root))
@@ -721,8 +741,8 @@ class FakeDroa:
                 "closeTime": iso(board.close_time), "trackConfig": board.track, "raceType": board.race_type,
                 "maxSubmissionsPerUser": board.max_submissions,
                 "resettingBehaviorConfig": {"continuousLap": False, "offTrackPenaltySeconds": 3.0},
-                "submissionTerminationConditions": {"minimumLaps": 1, "maximumLaps": 3, "maxTimeInMinutes": 20},
-                "timingMethod": "BEST_LAP_TIME", "participantCount": len({s["profileId"] for s in board.submissions})}
+                "submissionTerminationConditions": {"minimumLaps": board.minimum_laps, "maximumLaps": 3, "maxTimeInMinutes": 20},
+                "timingMethod": board.timing_method, "participantCount": len(board.rankings)}
 
     def _leaderboard(self, leaderboard_id: str) -> FakeLeaderboard:
         if not RESOURCE_ID.match(leaderboard_id):
@@ -754,14 +774,66 @@ class FakeDroa:
         def race() -> None:
             time.sleep(0.3)
             with self._lock:
+                stats = self._race_stats(self.race_lap_ms, 3)
+                score = self._ranking_score(stats, board.timing_method)
                 submission["status"] = "COMPLETED"
-                submission["rankingScore"] = 12345
-                submission["stats"] = {"avgLapTime": 12345, "avgResets": 0.0, "bestLapTime": 12001, "collisionCount": 0,
-                                       "completedLapCount": 3, "offTrackCount": 1, "resetCount": 0, "totalLapTime": 37035}
+                submission["rankingScore"] = score
+                submission["stats"] = stats
                 model.status = "READY"
+                # jobFinalizer.persistRankingStats: a first ranking, or a better score replaces it
+                held = board.rankings.get(profile_id)
+                if stats["completedLapCount"] >= board.minimum_laps and (held is None or score < held["rankingScore"]):
+                    board.rankings[profile_id] = {
+                        "profileId": profile_id, "alias": profile_id, "modelId": model.model_id, "modelName": model.name,
+                        "rankingScore": score, "stats": stats, "submissionNumber": submission["submissionNumber"],
+                        "submittedAt": submission["submittedAt"], "submissionId": submission["submissionId"]}
 
         self._background(race)
         return {"submissionId": submission["submissionId"]}
+
+    @staticmethod
+    def _race_stats(best_lap_ms: int, laps: int) -> dict[str, Any]:
+        times = [best_lap_ms + 150 * lap for lap in range(laps)]
+        return {"avgLapTime": sum(times) // laps, "avgResets": 0.0, "bestLapTime": best_lap_ms, "collisionCount": 0,
+                "completedLapCount": laps, "offTrackCount": 1, "resetCount": 0, "totalLapTime": sum(times)}
+
+    @staticmethod
+    def _ranking_score(stats: dict[str, Any], timing_method: str) -> int:
+        # ModelPerformanceMetricsHelper.getRankingScore
+        return {"AVG_LAP_TIME": stats["avgLapTime"], "BEST_LAP_TIME": stats["bestLapTime"],
+                "TOTAL_TIME": stats["totalLapTime"]}[timing_method]
+
+    def list_rankings(self, leaderboard_id: str, token: str | None) -> dict[str, Any]:
+        board = self._leaderboard(leaderboard_id)
+        with self._lock:
+            ordered = sorted(board.rankings.values(), key=lambda r: r["rankingScore"])
+        start = 0
+        if token:
+            try:
+                start = int(json.loads(base64.urlsafe_b64decode(token.encode()))["itemsSeen"])
+            except (ValueError, KeyError, TypeError):
+                raise internal_failure() from None
+        page = ordered[start:start + self.page_size]
+        rankings = [{"rank": start + number + 1, "rankingScore": r["rankingScore"], "stats": r["stats"],
+                     "submissionNumber": r["submissionNumber"], "submittedAt": r["submittedAt"],
+                     "userProfile": {"alias": r["alias"], "avatar": {}},
+                     "videoUrl": self.presign(self.model_bucket, f"videos/{r['submissionId']}.mp4", URL_SECONDS["default"])}
+                    for number, r in enumerate(page)]
+        seen = start + len(page)
+        token_out = base64.urlsafe_b64encode(json.dumps({"itemsSeen": seen}).encode()).decode() if seen < len(ordered) else None
+        return {"rankings": rankings} | ({"token": token_out} if token_out else {})
+
+    def get_ranking(self, profile_id: str, leaderboard_id: str) -> dict[str, Any]:
+        board = self._leaderboard(leaderboard_id)
+        with self._lock:
+            mine = board.rankings.get(profile_id)
+            if mine is None:
+                return {}
+            rank = 1 + sum(1 for r in board.rankings.values() if r["rankingScore"] < mine["rankingScore"])
+        return {"ranking": {"modelId": mine["modelId"], "modelName": mine["modelName"], "rank": rank,
+                            "rankingScore": mine["rankingScore"], "stats": mine["stats"],
+                            "submissionNumber": mine["submissionNumber"], "submittedAt": mine["submittedAt"],
+                            "videoUrl": self.presign(self.model_bucket, f"videos/{mine['submissionId']}.mp4", URL_SECONDS["default"])}}
 
     def list_submissions(self, profile_id: str, leaderboard_id: str, token: str | None) -> dict[str, Any]:
         board = self._leaderboard(leaderboard_id)
@@ -816,6 +888,10 @@ class FakeDroa:
         if found := re.fullmatch(r"/leaderboards/([^/]+)", route):
             if method == "GET":
                 return 200, {"leaderboard": self.leaderboard_json(self._leaderboard(found.group(1)))}
+        if (found := re.fullmatch(r"/leaderboards/([^/]+)/rankings", route)) and method == "GET":
+            return 200, self.list_rankings(found.group(1), query.get("token"))
+        if (found := re.fullmatch(r"/leaderboards/([^/]+)/ranking", route)) and method == "GET":
+            return 200, self.get_ranking(profile, found.group(1))
         if found := re.fullmatch(r"/leaderboards/([^/]+)/submissions", route):
             if method == "POST":
                 return 200, self.create_submission(profile, found.group(1), payload())
