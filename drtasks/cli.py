@@ -43,42 +43,78 @@ def _run(command: str, body: Callable[[], None]) -> None:
 
 @dataclass(frozen=True)
 class Switch:
-    flag: str  # "-c"
+    flag: str  # "-c", or a long option "--asset-type"
     argument: str | None  # "N" when the switch takes a value
+    text: str
+    aliases: tuple[str, ...] = ()  # other spellings of the same switch: ("--output",) for "-o"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.flag, *self.aliases)
+
+    def shown(self) -> str:
+        return ", ".join(self.names) + (f" {self.argument}" if self.argument else "")
+
+
+@dataclass(frozen=True)
+class Operand:
+    name: str  # "ID"
     text: str
 
 
 @dataclass(frozen=True)
 class DropIn:
-    """A DRfC command as drtasks provides it: its switches, explained by -h / --help."""
+    """A DRfC command as drtasks provides it: its switches and operands, explained by -h / --help.
+
+    Short switches combine as DRfC's getopts allows (``-bf``); long ones take their value after a
+    space or ``=``; switches may come before or after the operands, as with argparse.
+    """
 
     name: str
     summary: str
     switches: tuple[Switch, ...]
+    operands: tuple[Operand, ...] = ()
+    synopsis: str | None = None  # the usage line after the name, when the switches alone do not tell it
 
     @property
     def usage(self) -> str:
-        return " ".join(f"[{s.flag}{' ' + s.argument if s.argument else ''}]" for s in self.switches)
+        if self.synopsis:
+            return self.synopsis
+        words = [o.name for o in self.operands]
+        words += [f"[{s.flag}{' ' + s.argument if s.argument else ''}]" for s in self.switches]
+        return " ".join(words)
 
     def help(self) -> str:
-        width = max(len("-h, --help"), *(len(s.flag) + len(s.argument or "") + 1 for s in self.switches))
-        lines = [f"Usage: {self.name} {self.usage}", "", self.summary, "", "Options:"]
-        lines += [f"  {(s.flag + ' ' + (s.argument or '')).ljust(width)}  {s.text}" for s in self.switches]
-        lines.append(f"  {'-h, --help'.ljust(width)}  show this help and exit")
+        rows = [(o.name, o.text) for o in self.operands]
+        switches = [(s.shown(), s.text) for s in self.switches] + [("-h, --help", "show this help and exit")]
+        width = max(len(left) for left, _ in rows + switches)
+        lines = [f"Usage: {self.name} {self.usage}", "", self.summary]
+        if rows:
+            lines += ["", "Arguments:", *(f"  {left.ljust(width)}  {text}" for left, text in rows)]
+        lines += ["", "Options:", *(f"  {left.ljust(width)}  {text}" for left, text in switches)]
         return "\n".join(lines)
 
     def parse(self, argv: list[str]) -> dict[str, str]:
-        spec = "".join(s.flag[1] + (":" if s.argument else "") for s in self.switches) + "h"
+        """{primary flag: value ('' for a plain switch)} plus {operand name: value}."""
+        primary = {name: s.flag for s in self.switches for name in s.names}
+        takes = {name: bool(s.argument) for s in self.switches for name in s.names}
+        shorts = "".join(n[1] + (":" if takes[n] else "") for n in primary if len(n) == 2 and n[1] != "-") + "h"
+        longs = [n[2:] + ("=" if takes[n] else "") for n in primary if n.startswith("--")] + ["help"]
         try:
-            options, rest = getopt.getopt(argv, spec, ["help"])
+            options, rest = getopt.gnu_getopt(argv, shorts, longs)
         except getopt.GetoptError as error:
             _fail(self.name, f"{error.msg}; usage: {self.name} {self.usage} (see --help)")
         if any(flag in ("-h", "--help") for flag, _ in options):
             print(self.help())
             sys.exit(0)
-        if rest:
-            _fail(self.name, f"unexpected argument {rest[0]!r}; usage: {self.name} {self.usage} (see --help)")
-        return {flag: value for flag, value in options}
+        if len(rest) > len(self.operands):
+            # The value is not repeated: a stray word may be a password typed without its switch.
+            _fail(self.name, f"unexpected argument number {len(self.operands) + 1}; usage: {self.name} {self.usage} (see --help)")
+        if len(rest) < len(self.operands):
+            _fail(self.name, f"missing {self.operands[len(rest)].name}; usage: {self.name} {self.usage} (see --help)")
+        parsed = {primary[flag]: value for flag, value in options}
+        parsed.update({operand.name: value for operand, value in zip(self.operands, rest)})
+        return parsed
 
 
 UPLOAD_MODEL = DropIn(
@@ -186,3 +222,168 @@ def dr_upload_car_zip(argv: list[str] | None = None) -> None:
     flags = UPLOAD_CAR_ZIP.parse(sys.argv[1:] if argv is None else argv)
     upload = lambda: run_drfc_car_zip(upload=True, best="-b" in flags, prefix=flags.get("-p"), local="-L" in flags, force="-f" in flags)  # noqa: E731
     _run(command, upload)
+
+
+# ---------------------------------------------------------------------------- DRfC's droa-* commands
+# Each takes DRfC's --url, --username and --password (DR_DROA_URL, DR_DROA_USERNAME; the password is
+# better given as DR_DROA_PASSWORD or typed when asked: a command line is visible to other users).
+
+DROA_COMMON = (
+    Switch("--url", "URL", "the DeepRacer on AWS site (default: DR_DROA_URL)"),
+    Switch("--username", "NAME", "your DRoA user (default: DR_DROA_USERNAME)"),
+    Switch("--password", "PASSWORD", "your DRoA password (better: DR_DROA_PASSWORD, or type it when asked); never printed or stored"),
+)
+MODEL_ID = Operand("ID", "the model's id (or its name)")
+
+DROA_LIST_MODELS = DropIn(
+    "droa-list-models",
+    "List your models in DeepRacer on AWS, newest first: name, status, training status, created, id.",
+    (Switch("--json", None, "print DRoA's model records as JSON (presigned URLs without their signatures)"), *DROA_COMMON),
+)
+DROA_GET_MODEL = DropIn(
+    "droa-get-model",
+    "Show one DRoA model: identity, car, track, agent and hyperparameters.",
+    (
+        Switch("-v", None, "also the whole action space and the reward function", aliases=("--verbose",)),
+        Switch("--summary", None, "also the training per iteration, from the metrics DRoA imported"),
+        Switch("--json", None, "print DRoA's model record as JSON"),
+        *DROA_COMMON,
+    ),
+    operands=(MODEL_ID,),
+)
+DROA_DOWNLOAD_LOGS = DropIn(
+    "droa-download-logs",
+    "Download an asset of a DRoA model (default TRAINING_LOGS): waits up to 5 minutes while DRoA packages a VIRTUAL_MODEL,"
+    " writes <file>.part and renames it once its size and checksum are proven. A new file is written without asking, like DRfC's.",
+    (
+        Switch("--asset-type", "T", "TRAINING_LOGS (default), EVALUATION_LOGS, PHYSICAL_CAR_MODEL, VIRTUAL_MODEL or VIDEOS"),
+        Switch("--evaluation-id", "E", "the evaluation, for EVALUATION_LOGS"),
+        Switch("-o", "FILE", "the output file (default: DRoA's name for it, in the current folder)", aliases=("--output",)),
+        Switch("--summary", None, "after downloading TRAINING_LOGS: the simulation's step timing and the training per iteration"),
+        Switch("-f", None, "force: replace an existing file without asking (drtasks)"),
+        *DROA_COMMON,
+    ),
+    operands=(MODEL_ID,),
+)
+DROA_DELETE_MODEL = DropIn(
+    "droa-delete-model",
+    "Delete a DRoA model (only READY or ERROR models can be); without -y you type the model's name to confirm.",
+    (Switch("-y", None, "do not ask for the model's name", aliases=("--yes",)), *DROA_COMMON),
+    operands=(MODEL_ID,),
+)
+DROA_IMPORT_MODEL = DropIn(
+    "droa-import-model",
+    "Import a DRfC model into DeepRacer on AWS: from the training bucket (--model-prefix) or a model folder of this machine"
+    " (--model-dir), checked with DRoA's rules, uploaded put-only and proven, then imported. Nothing existing is replaced, so it does"
+    " not ask, like DRfC's.",
+    (
+        Switch("--model-prefix", "P", "the model prefix in the training bucket (DR_LOCAL_S3_BUCKET); also the default model name"),
+        Switch("--model-dir", "DIR", "a DRfC model folder (model/, ip/, metrics/, reward_function.py, training_params*.yaml); its name is the default model name"),
+        Switch("--model-name", "NAME", "the name in DRoA (letters, digits, '-'; at most 64)"),
+        Switch("--model-description", "TEXT", "the description in DRoA (letters, digits, spaces, '-')"),
+        Switch("--best", None, "the best checkpoint instead of the last"),
+        Switch("--checkpoint", "N", "checkpoint number N"),
+        *DROA_COMMON,
+    ),
+    synopsis="(--model-prefix P | --model-dir DIR) [--model-name NAME] [--model-description TEXT] [--best | --checkpoint N]"
+    " [--url URL] [--username NAME] [--password PASSWORD]",
+)
+
+
+def _droa_flags(command: str, flags: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """--url/--username as DR_* settings; --password goes to the sign-in, and nowhere else."""
+    from drtasks.importing.droa import use_password
+
+    if "--password" in flags:
+        password = flags.pop("--password")
+        if not password:
+            _fail(command, "--password is empty")
+        use_password(password)
+    settings: dict[str, tuple[str, str]] = {}
+    if flags.get("--url"):
+        settings["DR_DROA_URL"] = (flags["--url"], "--url")
+    if flags.get("--username"):
+        settings["DR_DROA_USERNAME"] = (flags["--username"], "--username")
+    return settings
+
+
+def droa_list_models(argv: list[str] | None = None) -> None:
+    """DRfC's droa-list-models: `inv models --target droa`; --json prints DRoA's records."""
+    from drtasks.tasks.import_tasks import run_models
+
+    pause_collection()
+    flags = DROA_LIST_MODELS.parse(sys.argv[1:] if argv is None else argv)
+    settings = {**_droa_flags(DROA_LIST_MODELS.name, flags), "DR_IMPORT_TARGET": ("droa", DROA_LIST_MODELS.name)}
+    _run(DROA_LIST_MODELS.name, lambda: run_models(None, settings, json="--json" in flags, raw="--json" in flags))
+
+
+def droa_get_model(argv: list[str] | None = None) -> None:
+    """DRfC's droa-get-model: `inv model-info`."""
+    from drtasks.tasks.droa_tasks import run_model_info
+
+    pause_collection()
+    flags = DROA_GET_MODEL.parse(sys.argv[1:] if argv is None else argv)
+    settings = _droa_flags(DROA_GET_MODEL.name, flags)
+    _run(DROA_GET_MODEL.name, lambda: run_model_info(None, flags["ID"], "-v" in flags, "--summary" in flags, "--json" in flags, settings))
+
+
+def droa_download_logs(argv: list[str] | None = None) -> None:
+    """DRfC's droa-download-logs: `inv download-asset`; a new file is written without asking, as DRfC's does."""
+    from pathlib import Path
+
+    from drtasks.importing.droa_assets import DEFAULT_ASSET
+    from drtasks.tasks.droa_tasks import run_download
+
+    pause_collection()
+    command = DROA_DOWNLOAD_LOGS.name
+    flags = DROA_DOWNLOAD_LOGS.parse(sys.argv[1:] if argv is None else argv)
+    settings = _droa_flags(command, flags)
+    output = flags.get("-o")
+    # DRfC's command never asks; drtasks asks only before replacing a file the user named (-f: not even then).
+    force = "-f" in flags or not (output and Path(output).expanduser().is_file())
+
+    def download() -> None:
+        run_download(None, flags["ID"], flags.get("--asset-type", DEFAULT_ASSET), flags.get("--evaluation-id"), output,
+                     "--summary" in flags, force=force, flags=settings)
+
+    _run(command, download)
+
+
+def droa_delete_model(argv: list[str] | None = None) -> None:
+    """DRfC's droa-delete-model: `inv delete-model`; -y does not ask for the name."""
+    from drtasks.tasks.droa_tasks import run_delete
+
+    pause_collection()
+    flags = DROA_DELETE_MODEL.parse(sys.argv[1:] if argv is None else argv)
+    settings = _droa_flags(DROA_DELETE_MODEL.name, flags)
+    _run(DROA_DELETE_MODEL.name, lambda: run_delete(None, flags["ID"], force="-y" in flags, flags=settings))
+
+
+def droa_import_model(argv: list[str] | None = None) -> None:
+    """DRfC's droa-import-model: `inv import-model --target droa` from --model-prefix or --model-dir."""
+    from drtasks.tasks.common import checkpoint_flags
+    from drtasks.tasks.import_tasks import run_import
+
+    pause_collection()
+    command = DROA_IMPORT_MODEL.name
+    flags = DROA_IMPORT_MODEL.parse(sys.argv[1:] if argv is None else argv)
+    if ("--model-prefix" in flags) == ("--model-dir" in flags):
+        _fail(command, f"give one of --model-prefix P and --model-dir DIR; usage: {command} {DROA_IMPORT_MODEL.usage}")
+    settings = _droa_flags(command, flags)
+    settings["DR_IMPORT_TARGET"] = ("droa", command)
+
+    def import_() -> None:
+        settings.update(checkpoint_flags("--best" in flags, flags.get("--checkpoint")))
+        prefix = flags.get("--model-prefix", "").strip("/")
+        if "--model-prefix" in flags:
+            if not prefix:
+                raise DrtasksError("--model-prefix: an empty prefix names no model")
+            settings["DR_LOCAL_S3_MODEL_PREFIX"] = (prefix, "--model-prefix")
+        name = flags.get("--model-name") or prefix or None
+        if name:
+            settings["DR_IMPORT_NAME"] = (name, "--model-name" if "--model-name" in flags else "--model-prefix")
+        if "--model-description" in flags:
+            settings["DR_IMPORT_DESCRIPTION"] = (flags["--model-description"], "--model-description")
+        run_import(None, settings, model_dir=flags.get("--model-dir"), force=True)
+
+    _run(command, import_)

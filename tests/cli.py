@@ -17,6 +17,11 @@ ENTRY_POINTS = {
     "dr-increment-upload-model": "dr_increment_upload_model",
     "dr-create-car-zip": "dr_create_car_zip",
     "dr-upload-car-zip": "dr_upload_car_zip",
+    "droa-list-models": "droa_list_models",
+    "droa-get-model": "droa_get_model",
+    "droa-download-logs": "droa_download_logs",
+    "droa-delete-model": "droa_delete_model",
+    "droa-import-model": "droa_import_model",
 }
 
 
@@ -63,19 +68,24 @@ def drtasks(*args: str, **kwargs: object) -> Result:
     return run("drtasks", *args, **kwargs)  # type: ignore[arg-type]
 
 
-def in_terminal(*args: str, dr_dir: Path | None = None, columns: int = 120, timeout: float = 120) -> Result:
-    """Run ``drtasks`` with a pseudo-terminal as its stdin, stdout and stderr (what a user at a terminal sees)."""
+def in_terminal(*args: str, dr_dir: Path | None = None, columns: int = 120, timeout: float = 120,
+                env: Mapping[str, str] | None = None, answers: Mapping[str, str] | None = None, command: str = "drtasks") -> Result:
+    """Run ``command`` with a pseudo-terminal as its stdin, stdout and stderr (what a user at a terminal sees).
+
+    ``answers`` maps a prompt to what the user types once that prompt appears (each answered once).
+    """
     import fcntl
     import pty
     import struct
     import termios
 
-    code, environment = _child("drtasks", dr_dir, {"COLUMNS": str(columns), "TERM": "xterm-256color"})
+    code, environment = _child(command, dr_dir, {**(env or {}), "COLUMNS": str(columns), "TERM": "xterm-256color"})
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
     child = subprocess.Popen([sys.executable, "-c", code, *args], stdin=follower, stdout=follower, stderr=follower, env=environment, cwd=str(dr_dir) if dr_dir else None)
     os.close(follower)
     output = b""
+    pending = dict(answers or {})
     while True:
         try:
             chunk = os.read(leader, 65536)
@@ -84,6 +94,8 @@ def in_terminal(*args: str, dr_dir: Path | None = None, columns: int = 120, time
         if not chunk:
             break
         output += chunk
+        for prompt in [p for p in pending if p.encode() in output]:
+            os.write(leader, pending.pop(prompt).encode() + b"\n")
     os.close(leader)
     code_ = child.wait(timeout=timeout)
     return Result(code_, output.decode("utf-8", errors="replace"), "")

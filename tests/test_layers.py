@@ -17,7 +17,7 @@ from tests.cli import PROJECT_ROOT
 # Top to bottom. A module may import modules of its own layer or of a layer further down.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("drtasks.cli", "drtasks.tasks"),
-    ("drtasks.render", "drtasks.model_render", "drtasks.plot"),
+    ("drtasks.render", "drtasks.model_render", "drtasks.plot", "drtasks.droa_render"),
     ("drtasks.chain",),
     ("drtasks.steps",),
     ("drtasks.importing", "drtasks.carzip", "drtasks.car", "drtasks.demo", "drtasks.locals3", "drtasks.progress", "drtasks.inventory", "drtasks.checkpoint_report"),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drtasks.carzip.archive import ArchiveMember, archive_file_name, build_car_archive, car_model_name, validate_car_archive, validate_metadata
+from drtasks.carzip.archive import ArchiveMember, archive_file_name, build_car_archive, car_model_name, read_member, validate_car_archive, validate_metadata
 from drtasks.checkpoint_choice import choose_for
 from drtasks.config import targets
 from drtasks.config.settings import Settings
@@ -28,6 +28,7 @@ class CarModel:
     metadata: bytes
     origin: str  # one line for people: where the graph came from and why that one
     pb_name: str = "model.pb"  # the graph's file name where it came from, for messages
+    name: str | None = None  # the model's own name where it has one (DRoA), for the car's file name
 
 
 @dataclass
@@ -79,9 +80,49 @@ def training_container_running() -> bool:
         return False
 
 
-def gather(settings: Settings, source: str, container: str | None) -> CarModel:
-    if source not in ("auto", "container", "s3"):
-        raise DrtasksError(f"--from {source!r}: choose auto, container or s3")
+def from_droa(settings: Settings, reference: str | None) -> CarModel:
+    """The graph and metadata of a DRoA-trained model's PHYSICAL_CAR_MODEL asset, checked as the car reads it.
+
+    DRoA keeps that archive only for models it trained itself; an imported model has none.
+    """
+    from drtasks.importing import droa_flow
+    from drtasks.importing.droa_assets import asset_url, fetch
+    from drtasks.importing.droa_names import resolve_model
+
+    if not reference:
+        raise DrtasksError("--from droa needs the DRoA model: --model ID|NAME")
+    api = droa_flow.sign_in(settings).api()
+    model = resolve_model(api, reference)
+    label = f"'{model.get('name')}' ({model.get('modelId')})"
+    try:
+        url = asset_url(api, model, "PHYSICAL_CAR_MODEL", timeout=0)
+    except DrtasksError as error:
+        if "Unable to find physical model artifact" in error.message:
+            raise DrtasksError(
+                f"DRoA model {label} has no physical car model: DRoA makes one only for models it trained itself, "
+                "not for imported ones (build the archive from the training bucket: --from s3)"
+            ) from None
+        raise
+    what = f"DRoA's physical car model of {label}"
+    data = fetch(url, what)
+    members = validate_car_archive(data, what)
+    [pb_member] = [m.name for m in members if m.name.endswith(".pb")]
+    pb = read_member(data, pb_member, what)
+    metadata = read_member(data, "model_metadata.json", what)
+    origin = f"DRoA model {label}: its PHYSICAL_CAR_MODEL asset ({pb_member}, sha256 {hashlib.sha256(data).hexdigest()[:16]}...)"
+    return CarModel(pb, metadata, origin, pb_member.rsplit("/", 1)[-1], name=str(model.get("name")))
+
+
+SOURCES = ("auto", "container", "s3", "droa")
+
+
+def gather(settings: Settings, source: str, container: str | None, model: str | None = None) -> CarModel:
+    if source not in SOURCES:
+        raise DrtasksError(f"--from {source!r}: choose auto, container, s3 or droa")
+    if model and source != "droa":
+        raise DrtasksError("--model names a DRoA model: use it with --from droa")
+    if source == "droa":
+        return from_droa(settings, model)
     if source == "container" or (source == "auto" and (container or training_container_running())):
         return from_container(container)
     return from_s3(settings)

@@ -43,6 +43,7 @@ class ImportSection(_Section):
     droa_url: str | None = None
     droa_username: str | None = None
     droa_s3_endpoint_url: str | None = None
+    leaderboard: str | None = None  # the DRoA leaderboard (id or name) `inv submit` and `inv leaderboard` use
     poll_seconds: Union[int, float, None] = None
 
 
@@ -139,6 +140,7 @@ PROFILE_VARIABLES: dict[tuple[str, ...], str] = {
     ("import", "droa_url"): "DR_DROA_URL",
     ("import", "droa_username"): "DR_DROA_USERNAME",
     ("import", "droa_s3_endpoint_url"): "DR_DROA_S3_ENDPOINT_URL",
+    ("import", "leaderboard"): "DR_DROA_LEADERBOARD",
     ("import", "poll_seconds"): "DR_IMPORT_POLL_SECONDS",
     ("car_zip", "source"): "DR_CAR_ZIP_SOURCE",
     ("car_zip", "container"): "DR_CAR_ZIP_CONTAINER",

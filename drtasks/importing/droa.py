@@ -182,10 +182,21 @@ def forget_cached_credentials(site_url: str, username: str) -> None:
     credentials_cache_file(site_url, username).unlink(missing_ok=True)
 
 
+# A password given on a command line (DRfC's --password): held in this process only, for this run.
+_GIVEN: list[str] = []
+
+
+def use_password(password: str) -> None:
+    """Sign in with ``password`` in this run (not put in the environment, so no child process sees it)."""
+    _GIVEN[:] = [password]
+
+
 def password_from_env_or_terminal(username: str) -> Callable[[], str]:
-    """DR_DROA_PASSWORD when set (automation), else a getpass prompt."""
+    """A password given with use_password, else DR_DROA_PASSWORD (automation), else a getpass prompt."""
 
     def provide() -> str:
+        if _GIVEN:
+            return _GIVEN[0]
         from_env = os.environ.get(PASSWORD_ENV)
         if from_env:
             return from_env
@@ -516,4 +527,61 @@ def wait_for_model(
             raise DrtasksError(f"DRoA could not import model {model_id}: {reason}")
         if time.monotonic() >= deadline:
             raise DrtasksError(f"DRoA model {model_id} is still {status} after {int(timeout)} s")
+        time.sleep(poll_seconds)
+
+
+def wait_until_gone(
+    api: DroaApi,
+    model_id: str,
+    on_status: Callable[[str], None] | None = None,
+    poll_seconds: float = 10.0,
+    timeout: float = 600.0,
+) -> None:
+    """Poll a model being deleted until DRoA no longer has it; DRoA sets ERROR when a deletion fails."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            model = api.get_model(model_id)
+        except DrtasksError as error:
+            if "found nothing" in error.message:  # 404: the model is gone
+                if on_status:
+                    on_status("deleted")
+                return
+            raise
+        status = str(model.get("status", "UNKNOWN"))
+        if status != last and on_status:
+            on_status(status)
+        last = status
+        if status == "ERROR":
+            raise DrtasksError(f"DRoA could not delete model {model_id}: it is ERROR; delete it again or ask the administrator")
+        if time.monotonic() >= deadline:
+            raise DrtasksError(f"DRoA model {model_id} is still {status} after {int(timeout)} s")
+        time.sleep(poll_seconds)
+
+
+FINISHED_JOBS = ("COMPLETED", "FAILED", "CANCELED")
+
+
+def wait_for_submission(
+    api: DroaApi,
+    leaderboard_id: str,
+    number: int,
+    on_status: Callable[[str], None] | None = None,
+    poll_seconds: float = 10.0,
+    timeout: float = 3600.0,
+) -> dict[str, Any]:
+    """Poll the racer's submission ``number`` to the leaderboard until its race is over; returns it."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        mine = [s for s in api.list_submissions(leaderboard_id) if s.get("submissionNumber") == number]
+        status = str(mine[0].get("status", "UNKNOWN")) if mine else "SUBMITTING"
+        if status != last and on_status:
+            on_status(status)
+        last = status
+        if mine and status in FINISHED_JOBS:
+            return mine[0]
+        if time.monotonic() >= deadline:
+            raise DrtasksError(f"submission {number} to leaderboard {leaderboard_id} is still {status} after {int(timeout)} s")
         time.sleep(poll_seconds)

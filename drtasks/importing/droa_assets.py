@@ -227,3 +227,15 @@ def fetch(url: str, what: str, attempts: int = 3) -> bytes:
             continue
         return b"".join(chunks)
     raise DrtasksError(f"downloading {what}: {problem} on {attempts} attempts")
+
+
+def without_signatures(value: Any) -> Any:
+    """``value`` with every presigned URL cut before its query: the signature (and any session token
+    in it) is a credential for whoever holds it, so drtasks never prints one."""
+    if isinstance(value, dict):
+        return {key: without_signatures(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_signatures(item) for item in value]
+    if isinstance(value, str) and "X-Amz-Signature=" in value:
+        return value.split("?", 1)[0] + "?(presigned; signature omitted)"
+    return value

@@ -110,5 +110,9 @@ class StepPlan(ABC):
     def close(self) -> None:
         """Let go of what planning opened (sessions to a car); called once the chain is done."""
 
+    def typed_confirmation(self) -> str | None:
+        """A word the user must type to confirm (a deletion asks for the model's name), or None for y/N."""
+        return None
+
 
 StepPlanT = Any  # a StepPlan subclass, for StepContext.last

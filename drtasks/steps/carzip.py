@@ -18,7 +18,7 @@ from drtasks.units import human
 
 @dataclass(frozen=True)
 class CarZipOptions:
-    source: str | None = None  # auto | container | s3; None: the profile's car_zip.source
+    source: str | None = None  # auto | container | s3 | droa; None: the profile's car_zip.source
     container: str | None = None
     local: bool = False
     output: str | None = None
@@ -28,6 +28,7 @@ class CarZipOptions:
     # DRfC's current dr-create-car-zip / dr-upload-car-zip: the archive is <model prefix>.tar.gz,
     # uploaded by that name below the upload prefix (-L: below the model prefix, training bucket).
     drfc_names: bool = False
+    model: str | None = None  # --from droa: the DRoA model (id or name) whose PHYSICAL_CAR_MODEL to use
 
 
 @dataclass
@@ -121,13 +122,13 @@ def plan_car_zip_step(context: StepContext) -> CarZipPlan:
     upload = options.upload if options.upload is not None else (settings.get("DR_CAR_ZIP_UPLOAD", "True") or "").lower() in ("true", "1", "yes")
     if not upload and not output:
         raise DrtasksError("--no-upload needs --output FILE: otherwise the archive would go nowhere")
-    archive = flow.build(flow.gather(settings, source, container))
+    archive = flow.build(flow.gather(settings, source, container, options.model))
     car_run = None
     if options.verify:
         from drtasks.carzip.verify import run_like_the_car
 
         car_run = run_like_the_car(archive.data)
-    key, model_name = flow.CAR_FILE, options.name or settings.get("DR_UPLOAD_S3_PREFIX") or "model"
+    key, model_name = flow.CAR_FILE, options.name or archive.model.name or settings.get("DR_UPLOAD_S3_PREFIX") or "model"
     if options.drfc_names:
         model_name = targets.source_location(settings).prefix
         key = archive_file_name(model_name)

@@ -31,13 +31,14 @@ class CarZipRequest:
     best_by: str | None = None  # progress | reward | laptime
     verify: bool = False
     drfc_names: bool = False  # DRfC's dr-create/upload-car-zip: <model prefix>.tar.gz (see CarZipOptions)
+    model: str | None = None  # --from droa: the DRoA model, by id or name
 
 
 def car_zip_chain(request: CarZipRequest) -> "ChainRequest":
     from drtasks.chain import ChainRequest, StepSpec
     from drtasks.steps.carzip import CarZipOptions
 
-    options = CarZipOptions(request.source, request.container, request.local, request.output, request.upload, request.name, request.verify, request.drfc_names)
+    options = CarZipOptions(request.source, request.container, request.local, request.output, request.upload, request.name, request.verify, request.drfc_names, request.model)
     flags = {**checkpoint_flags(request.best, request.checkpoint, request.best_by), **(request.overrides or {})}
     return ChainRequest(request.profile, [StepSpec("car-zip", options)], flags)
 
@@ -75,11 +76,13 @@ def run_drfc_car_zip(*, upload: bool, best: bool = False, prefix: str | None = N
 
 
 @drtask(
-    short={"profile": "p", "best": "b", "checkpoint": "c", "best_by": "", "local": "L", "output": "o", "force": "f", "dry_run": "d", "from_": "s", "no_upload": "N", "json": "j", "verify": "V"},
+    short={"profile": "p", "best": "b", "checkpoint": "c", "best_by": "", "local": "L", "output": "o", "force": "f", "dry_run": "d", "from_": "s", "no_upload": "N", "json": "j", "verify": "V", "model": "m"},
     help={
         "json": "print the plan as JSON instead of tables",
         "profile": "named profile from profiles/",
-        "from": "where the model comes from: container (the running training container, DRfC's way), s3, or auto (container when one runs, else s3)",
+        "from": "where the model comes from: container (the running training container, DRfC's way), s3, auto (container when one "
+        "runs, else s3), or droa (the PHYSICAL_CAR_MODEL of a model trained in DeepRacer on AWS: --model)",
+        "model": "with --from droa: the DRoA model's id or name (it also names the archive unless --name)",
         "container": "the training container's name, when several run",
         "best": "from S3: the best checkpoint instead of the last",
         "checkpoint": "from S3: checkpoint number N",
@@ -109,9 +112,11 @@ def car_zip(
     json: bool = False,
     best_by: str | None = None,
     verify: bool = False,
+    model: str | None = None,
 ) -> None:
     """Make the physical car's .tar.gz (one .pb + model_metadata.json) and upload it as carfile.tar.gz."""
-    run_car_zip(CarZipRequest(profile, from_, container, best, checkpoint, local, output, False if no_upload else None, name, force, dry_run, json, best_by=best_by, verify=verify))
+    run_car_zip(CarZipRequest(profile, from_, container, best, checkpoint, local, output, False if no_upload else None, name, force, dry_run, json,
+                              best_by=best_by, verify=verify, model=model))
 
 
 namespace = Collection(car_zip)

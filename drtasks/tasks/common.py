@@ -74,6 +74,17 @@ def confirm(question: str, force: bool) -> None:
         raise DrtasksError("nothing was written: not confirmed", code=1)
 
 
+def confirm_typed(what: str, expected: str, force: bool) -> None:
+    """Ask the user to type ``expected`` (a model's name) before an irreversible change, as DRfC does."""
+    if force:
+        return
+    if not sys.stdin.isatty():
+        raise DrtasksError(f"deleting {what} needs you to type its name, and standard input is not a terminal: pass --force")
+    answer = input(f"Type the model name to confirm deletion of {what}: ").strip()
+    if answer != expected:
+        raise DrtasksError(f"nothing was deleted: '{answer}' is not the model name '{expected}'", code=1)
+
+
 def settings_for(profile: str | None, flags: Mapping[str, tuple[str, str]] | None = None) -> Any:
     from drtasks.config.settings import resolve
 

@@ -29,8 +29,39 @@ def import_flags(
     return flags
 
 
+def run_import(
+    profile: str | None,
+    flags: dict[str, tuple[str, str]],
+    *,
+    model_dir: str | None = None,
+    submit: bool = False,
+    force: bool = False,
+    dry_run: bool = False,
+    json: bool = False,
+    wait: bool = False,
+) -> None:
+    """The import step (then the submit step with ``submit``), planned, shown, asked and applied."""
+    from drtasks.chain import ChainRequest, StepSpec
+    from drtasks.importing import flow
+    from drtasks.steps.importing import ImportOptions
+    from drtasks.tasks.runner import RunOptions, run_chains
+
+    settings = settings_for(profile, flags)
+    if "DR_UPLOAD_CHECKPOINT" in flags and model_dir is None and flow.import_target(settings) == flow.CONSOLE:
+        raise DrtasksError(
+            "--best/--checkpoint choose what to upload to DRoA; the console imports the model already "
+            "uploaded (choose the checkpoint with `inv upload`)"
+        )
+    steps = [StepSpec("import", ImportOptions(model_dir=model_dir))]
+    if submit:
+        steps.append(StepSpec("submit"))
+    question = "Import this model and submit it?" if submit else "Import this model?"
+    run_chains([ChainRequest(profile, steps, flags)], RunOptions(force=force, dry_run=dry_run, json=json, wait=wait, question=question))
+
+
 @drtask(
-    short={"force": "f", "dry_run": "d", "best": "b", "checkpoint": "c", "wait": "w", "name": "n", "target": "t", "description": "D", "profile": "p", "json": "j"},
+    short={"force": "f", "dry_run": "d", "best": "b", "checkpoint": "c", "wait": "w", "name": "n", "target": "t", "description": "D",
+           "profile": "p", "json": "j", "model_dir": "m", "submit": "s"},
     help={
         "profile": "named profile from profiles/ (layered over system.env and run.env)",
         "name": "model name (1-64 letters, digits or '-'); default DR_IMPORT_NAME, else the upload prefix",
@@ -44,6 +75,9 @@ def import_flags(
         "best": "droa: upload the best checkpoint instead of the last",
         "checkpoint": "droa: upload checkpoint number N",
         "json": "print the plan as JSON instead of a table",
+        "model-dir": "droa: import this DRfC model folder of this machine (model/, ip/, metrics/, reward_function.py, "
+        "training_params*.yaml) instead of the training bucket's model; named after the folder unless --name",
+        "submit": "droa: then submit the model to the profile's leaderboard (import.leaderboard) once it is READY",
     },
 )
 def import_model(
@@ -58,6 +92,8 @@ def import_model(
     best: bool = False,
     checkpoint: str | None = None,
     json: bool = False,
+    model_dir: str | None = None,
+    submit: bool = False,
 ) -> None:
     """Import a model into the AWS DeepRacer console or DeepRacer on AWS (DRoA).
 
@@ -66,19 +102,8 @@ def import_model(
     never stored; DR_DROA_S3_ENDPOINT_URL (else AWS_ENDPOINT_URL_S3) redirects the transit bucket.
     --wait polls every DR_IMPORT_POLL_SECONDS (default 10).
     """
-    from drtasks.chain import ChainRequest, StepSpec
-    from drtasks.importing import flow
-    from drtasks.steps.importing import ImportOptions
-    from drtasks.tasks.runner import RunOptions, run_chains
-
-    flags = import_flags(name, description, target, best, checkpoint)
-    if (best or checkpoint) and flow.import_target(settings_for(profile, flags)) == flow.CONSOLE:
-        raise DrtasksError(
-            "--best/--checkpoint choose what to upload to DRoA; the console imports the model already "
-            "uploaded (choose the checkpoint with `inv upload`)"
-        )
-    chain = ChainRequest(profile, [StepSpec("import", ImportOptions())], flags)
-    run_chains([chain], RunOptions(force=force, dry_run=dry_run, json=json, wait=wait, question="Import this model?"))
+    run_import(profile, import_flags(name, description, target, best, checkpoint), model_dir=model_dir, submit=submit,
+               force=force, dry_run=dry_run, json=json, wait=wait)
 
 
 # ---------------------------------------------------------------------------- listing
@@ -126,11 +151,23 @@ def _cell(value: Any) -> str:
     },
 )
 def models(c: Any, profile: str | None = None, target: str | None = None, json: bool = False) -> None:
-    """List your models in the console or DRoA: name, status, created, ARN or id."""
+    """List your models in the console or DRoA: name, status, (DRoA: training status,) created, ARN or id; newest first in DRoA."""
+    run_models(profile, import_flags(target=target), json)
+
+
+def run_models(profile: str | None, flags: dict[str, tuple[str, str]], json: bool = False, raw: bool = False) -> None:
+    """`inv models`; ``raw`` (DRfC's droa-list-models --json) prints DRoA's own records, newest first."""
     from drtasks import render
     from drtasks.importing import flow
 
-    settings = settings_for(profile, import_flags(target=target))
+    settings = settings_for(profile, flags)
+    if raw:
+        from drtasks.importing import droa_flow
+        from drtasks.importing.droa_assets import without_signatures
+
+        session = droa_flow.sign_in(settings)
+        print(jsonlib.dumps(without_signatures(droa_flow.newest_first(session.api().list_models())), indent=2, default=str))
+        return
     try:
         frame, title = models_frame(settings)
     except ImportError as error:  # pandas is part of the console extra

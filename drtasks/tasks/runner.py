@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from drtasks.errors import DrtasksError
-from drtasks.tasks.common import confirm
+from drtasks.tasks.common import confirm, confirm_typed
 
 if TYPE_CHECKING:
     from drtasks.chain import ChainPlan, ChainRequest
@@ -63,13 +63,22 @@ def _show_ask_apply(chains: "list[ChainPlan]", options: RunOptions) -> "list[lis
         for chain in chains:
             render.print_chain(chain, out, options.show_all)
     if options.dry_run:
-        imports = any(plan.step == "import" for chain in chains for plan in chain.plans)
-        render.console(stderr=True).print(f"Dry run: nothing was written{' or imported' if imports else ''}.")
+        steps = {plan.step for chain in chains for plan in chain.plans}
+        if steps == {"delete-model"}:
+            render.console(stderr=True).print("Dry run: nothing was deleted.")
+        else:
+            calls = " or imported" if "import" in steps else " or submitted" if "submit" in steps else ""
+            render.console(stderr=True).print(f"Dry run: nothing was written{calls}.")
         return []
     if not any(chain.changes for chain in chains):
         status.print("Nothing to do: the targets already hold exactly this.")
         return []
-    confirm(options.question, options.force)
+    typed = [(plan, word) for chain in chains for plan in chain.plans if (word := plan.typed_confirmation())]
+    if typed:
+        for plan, word in typed:
+            confirm_typed(f"'{word}'", word, options.force)
+    else:
+        confirm(options.question, options.force)
 
     runtime = Runtime(status, progress_for, force=options.force, wait=options.wait)
     outcomes: list[list[StepResult]] = []

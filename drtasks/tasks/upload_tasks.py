@@ -31,6 +31,7 @@ class UploadRequest:
     show_all: bool = False
     overrides: dict[str, tuple[str, str]] | None = None  # DR_* -> (value, origin), above every layer
     best_by: str | None = None  # progress | reward | laptime
+    submit: bool = False  # after the import, submit to the leaderboard (DRoA)
 
 
 def upload_flags(request: UploadRequest) -> dict[str, tuple[str, str]]:
@@ -60,6 +61,10 @@ def upload_chain(request: UploadRequest) -> "ChainRequest":
     steps.append(StepSpec("upload", UploadOptions(wipe=request.wipe, local=request.local)))
     if request.import_name is not None:
         steps.append(StepSpec("import", ImportOptions(name=request.import_name or None, local=request.local)))
+    if request.submit:
+        if request.import_name is None:
+            raise DrtasksError("--submit submits the imported model: add --import (or --import-name NAME)")
+        steps.append(StepSpec("submit"))
     return ChainRequest(request.profile, steps, {**upload_flags(request), **(request.overrides or {})})
 
 
@@ -68,6 +73,8 @@ def run_upload(request: UploadRequest) -> None:
     from drtasks.tasks.runner import RunOptions, run_chains
 
     question = "Proceed with this upload?" if request.import_name is None else "Proceed with this upload and import?"
+    if request.submit:
+        question = "Proceed with this upload, import and submission?"
     run_chains(
         [upload_chain(request)],
         RunOptions(force=request.force, dry_run=request.dry_run, json=request.json, show_all=request.show_all, question=question),
@@ -90,6 +97,7 @@ def run_upload(request: UploadRequest) -> None:
         "json": "j",
         "target": "t",
         "all": "a",
+        "submit": "s",
     },
     help={
         "profile": "named profile from profiles/ (layered over system.env and run.env)",
@@ -106,6 +114,7 @@ def run_upload(request: UploadRequest) -> None:
         "target": "with --import: console or droa (default DR_IMPORT_TARGET)",
         "json": "print the plan as JSON instead of a table",
         "all": "show every object of the plan (folders of many objects are one row otherwise)",
+        "submit": "with --import into DRoA: then submit the model to the profile's leaderboard (import.leaderboard) once READY",
     },
 )
 def upload(
@@ -124,10 +133,11 @@ def upload(
     json: bool = False,
     all: bool = False,
     best_by: str | None = None,
+    submit: bool = False,
 ) -> None:
     """Upload the chosen checkpoint of the trained model, showing the plan before writing."""
     name = import_name if import_name else ("" if import_ else None)
-    run_upload(UploadRequest(profile, force, wipe, dry_run, best, checkpoint, prefix, local, name, json, target=target, show_all=all, best_by=best_by))
+    run_upload(UploadRequest(profile, force, wipe, dry_run, best, checkpoint, prefix, local, name, json, target=target, show_all=all, best_by=best_by, submit=submit))
 
 
 def increment_chain(profile: str | None, delimiter: str, wipe: bool) -> "ChainRequest":
