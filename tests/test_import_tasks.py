@@ -478,15 +478,17 @@ def test_upload_with_import_into_droa_uploads_to_both_buckets(
 
 
 def test_models_json_lists_the_droa_models(droa_dir: Path, site: FakeDroa, moto_url: str, tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
     site.page_size = 1
-    alpha = site.add_model("alpha", USERNAME)
-    beta = site.add_model("beta", USERNAME, status="ERROR")
+    alpha = site.add_model("alpha", USERNAME, created_at=datetime(2026, 3, 1, tzinfo=timezone.utc))
+    beta = site.add_model("beta", USERNAME, status="ERROR", created_at=datetime(2026, 3, 2, tzinfo=timezone.utc))
 
     result = drtasks("models", "--target", "droa", "--json", dr_dir=droa_dir, env=droa_env(moto_url, tmp_path))
 
     assert result.code == 0, result.text
     listed = [(m["name"], m["status"], m["id"]) for m in json.loads(result.out)]
-    assert listed == [("alpha", "READY", alpha.model_id), ("beta", "ERROR", beta.model_id)]
+    assert listed == [("beta", "ERROR", beta.model_id), ("alpha", "READY", alpha.model_id)]  # newest first
     assert all(m["created"].startswith("20") for m in json.loads(result.out))
 
 

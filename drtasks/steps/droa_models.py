@@ -269,7 +269,8 @@ class SubmitPlan(StepPlan):
         return f"One DRoA call submits '{self.model_name}' to '{self.board.get('name')}' (submission {self.used + 1} of {self.board.get('maxSubmissionsPerUser')})."
 
     def as_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "site": self.session.deployment.url, "leaderboard": self.board, "model_name": self.model_name, **self.summary()}
+        return {"step": self.step, "site": self.session.deployment.url, "leaderboard": self.board, "model_name": self.model_name,
+                "model_id": (self.model or {}).get("modelId"), "submission": self.used + 1}
 
     @property
     def changes(self) -> bool:
