@@ -329,8 +329,6 @@ def droa_get_model(argv: list[str] | None = None) -> None:
 
 def droa_download_logs(argv: list[str] | None = None) -> None:
     """DRfC's droa-download-logs: `inv download-asset`; a new file is written without asking, as DRfC's does."""
-    from pathlib import Path
-
     from drtasks.importing.droa_assets import DEFAULT_ASSET
     from drtasks.tasks.droa_tasks import run_download
 
@@ -338,13 +336,11 @@ def droa_download_logs(argv: list[str] | None = None) -> None:
     command = DROA_DOWNLOAD_LOGS.name
     flags = DROA_DOWNLOAD_LOGS.parse(sys.argv[1:] if argv is None else argv)
     settings = _droa_flags(command, flags)
-    output = flags.get("-o")
-    # DRfC's command never asks; drtasks asks only before replacing a file the user named (-f: not even then).
-    force = "-f" in flags or not (output and Path(output).expanduser().is_file())
 
     def download() -> None:
-        run_download(None, flags["ID"], flags.get("--asset-type", DEFAULT_ASSET), flags.get("--evaluation-id"), output,
-                     "--summary" in flags, force=force, flags=settings)
+        # DRfC's command never asks; drtasks asks only before replacing a file (-f: not even then).
+        run_download(None, flags["ID"], flags.get("--asset-type", DEFAULT_ASSET), flags.get("--evaluation-id"), flags.get("-o"),
+                     "--summary" in flags, force="-f" in flags, flags=settings, ask_only_to_replace=True)
 
     _run(command, download)
 

@@ -298,8 +298,11 @@ def test_replacing_a_file_is_asked_and_a_dry_run_writes_nothing(site: FakeDroa, 
     dry = drtasks("download-asset", "grown-here", "-a", "PHYSICAL_CAR_MODEL", "-o", str(target), "-d", dr_dir=dr_dir, env=env)
     unasked = drtasks("download-asset", "grown-here", "-a", "PHYSICAL_CAR_MODEL", "-o", str(target), dr_dir=dr_dir, env=env)
 
+    drfc = run("droa-download-logs", "grown-here", "--asset-type", "PHYSICAL_CAR_MODEL", "-o", str(target), dr_dir=dr_dir, env=env)
+
     assert dry.code == 0 and "replace" in dry.out and "the file exists" in dry.out and "nothing was written" in dry.err
     refused(unasked, "needs an answer", "--force")
+    refused(drfc, "needs an answer", "--force")  # DRfC's command writes new files unasked, but replaces none unasked
     assert target.read_bytes() == b"older"
 
 

@@ -12,7 +12,8 @@ import pytest
 from tests.cli import PROJECT_ROOT, drtasks, run
 from tests.drfc import write_env_files
 
-PROFILE_TASKS = ("upload", "increment", "car-zip", "import-model", "models", "config", "ship")
+PROFILE_TASKS = ("upload", "increment", "car-zip", "import-model", "models", "config", "ship",
+                 "model-info", "download-asset", "delete-model", "submit", "leaderboard")
 
 
 @pytest.fixture

@@ -345,7 +345,9 @@ def plan_submit_step(context: StepContext) -> SubmitPlan:
         )
     model = None
     if options.model is not None or importing is None:
-        wanted = options.model or flow.resolve_request(settings).name
+        wanted = options.model or settings.get("DR_IMPORT_NAME") or (settings.get("DR_UPLOAD_S3_PREFIX") or "").strip("/")
+        if not wanted:
+            raise DrtasksError("which model to submit? pass --model ID|NAME, or set the profile's import.name")
         model = resolve_model(api, wanted)
         if str(model.get("status")) in ("ERROR", "DELETING"):
             raise DrtasksError(f"DRoA model {_label(model)} is {model.get('status')}: it cannot race; Model is not in a submittable state.")

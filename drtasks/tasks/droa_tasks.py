@@ -108,7 +108,8 @@ def model_info(c: Any, model: str, profile: str | None = None, verbose: bool = F
 
 def run_download(profile: str | None, reference: str, asset: str = "TRAINING_LOGS", evaluation_id: str | None = None,
                  output: str | None = None, summary: bool = False, force: bool = False, dry_run: bool = False,
-                 json: bool = False, flags: dict[str, tuple[str, str]] | None = None) -> None:
+                 json: bool = False, flags: dict[str, tuple[str, str]] | None = None, ask_only_to_replace: bool = False) -> None:
+    """`inv download-asset`; ``ask_only_to_replace`` (DRfC's droa-download-logs) writes a new file without asking."""
     from drtasks.chain import ChainRequest, StepSpec
     from drtasks.importing.droa_assets import asset_type
     from drtasks.steps.droa_models import DownloadOptions
@@ -117,7 +118,7 @@ def run_download(profile: str | None, reference: str, asset: str = "TRAINING_LOG
     kind = asset_type(asset)
     options = DownloadOptions(reference, kind, evaluation_id, output)
     outcomes = run_chains([ChainRequest(profile, [StepSpec("download-asset", options)], flags or {})],
-                          RunOptions(force=force, dry_run=dry_run, json=json, question="Download this asset?"))
+                          RunOptions(force=force, dry_run=dry_run, json=json, question="Download this asset?", ask_only_to_replace=ask_only_to_replace))
     if summary and outcomes:
         written = next((r.where for r in outcomes[0] if r.step == "download-asset" and r.status == "done"), None)
         if written:

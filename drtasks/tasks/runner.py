@@ -22,6 +22,7 @@ class RunOptions:
     show_all: bool = False  # every row, no folding of many-object folders
     wait: bool = False  # imports: wait until READY or failed
     question: str = "Apply this plan?"
+    ask_only_to_replace: bool = False  # DRfC's commands write new things without asking; ask before replacing one
 
 
 def plan_chains(requests: "list[ChainRequest]") -> "list[ChainPlan]":
@@ -46,6 +47,19 @@ def run_chains(requests: "list[ChainRequest]", options: RunOptions) -> "list[lis
     finally:
         for chain in chains:
             chain.close()
+
+
+def _ask(chains: "list[ChainPlan]", options: RunOptions) -> None:
+    """y/N, or the word a step wants typed (a deletion: the model's name); nothing when forced."""
+    typed = [word for chain in chains for plan in chain.plans if (word := plan.typed_confirmation())]
+    if typed:
+        for word in typed:
+            confirm_typed(f"'{word}'", word, options.force)
+        return
+    replaces = any(row.action in ("replace", "delete") for chain in chains for plan in chain.plans for row in plan.rows())
+    if options.ask_only_to_replace and not replaces:
+        return  # nothing that exists changes: written without asking, as DRfC's own command does
+    confirm(options.question, options.force)
 
 
 def _show_ask_apply(chains: "list[ChainPlan]", options: RunOptions) -> "list[list[StepResult]]":
@@ -73,12 +87,7 @@ def _show_ask_apply(chains: "list[ChainPlan]", options: RunOptions) -> "list[lis
     if not any(chain.changes for chain in chains):
         status.print("Nothing to do: the targets already hold exactly this.")
         return []
-    typed = [(plan, word) for chain in chains for plan in chain.plans if (word := plan.typed_confirmation())]
-    if typed:
-        for plan, word in typed:
-            confirm_typed(f"'{word}'", word, options.force)
-    else:
-        confirm(options.question, options.force)
+    _ask(chains, options)
 
     runtime = Runtime(status, progress_for, force=options.force, wait=options.wait)
     outcomes: list[list[StepResult]] = []
