@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,12 +99,19 @@ def test_submit_sends_the_profile_model_to_its_leaderboard_and_waits_for_the_rac
 
 def test_submit_waits_until_the_model_is_ready(site: FakeDroa, board: FakeLeaderboard, dr_dir: Path, env: dict[str, str]) -> None:
     model = site.add_model("summit-7", USERNAME, status="IMPORTING")
-    ready = threading.Timer(1.5, lambda: setattr(model, "status", "READY"))
+
+    def import_finishes_while_polled() -> None:
+        # The submit step polls GET /models/{id} (planning only lists /models): DRoA finishes meanwhile.
+        while ("GET", f"/prod/models/{model.model_id}") not in site.calls:
+            time.sleep(0.02)
+        model.status = "READY"
+
+    ready = threading.Thread(target=import_finishes_while_polled, daemon=True)
     ready.start()
 
     result = drtasks("submit", "-p", "league", "-f", dr_dir=dr_dir, env=env)
 
-    ready.join()
+    ready.join(timeout=5)
     assert result.code == 0, result.text
     assert "'summit-7': IMPORTING" in result.out and "'summit-7': READY" in result.out
     assert [s["modelId"] for s in board.submissions] == [model.model_id]

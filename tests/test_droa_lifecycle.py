@@ -383,7 +383,7 @@ def test_car_zip_from_droa_refuses_an_imported_model_and_a_broken_archive(site: 
     site.add_trained_model("two-graphs", USERNAME, car_archive(extra={"agent/other.pb": b"graph"}))
 
     imported = drtasks("car-zip", "--from", "droa", "--model", "imported-one", "-N", "-o", f"{tmp_path}/", "-f", dr_dir=dr_dir, env=env)
-    broken = drtasks("car-zip", "--from", "droa", "-m", "two-graphs", "-N", "-o", f"{tmp_path}/", "-f", dr_dir=dr_dir, env=env)
+    broken = drtasks("car-zip", "--from", "droa:two-graphs", "-N", "-o", f"{tmp_path}/", "-f", dr_dir=dr_dir, env=env)
 
     refused(imported, "DRoA model 'imported-one'", "has no physical car model", "not for imported ones")
     refused(broken, "the car needs exactly one .pb file, found 2")

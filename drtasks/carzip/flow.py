@@ -117,6 +117,9 @@ SOURCES = ("auto", "container", "s3", "droa")
 
 
 def gather(settings: Settings, source: str, container: str | None, model: str | None = None) -> CarModel:
+    """The graph and metadata from ``source``; ``droa:NAME`` is short for ``droa`` with the model NAME."""
+    if source.startswith("droa:") and not model:
+        source, model = "droa", source[len("droa:"):]
     if source not in SOURCES:
         raise DrtasksError(f"--from {source!r}: choose auto, container, s3 or droa")
     if model and source != "droa":

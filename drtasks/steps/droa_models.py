@@ -81,7 +81,9 @@ class DeleteModelPlan(StepPlan):
         return f"One DRoA call deletes model {_label(self.model)}; DRoA then removes it in the background (DELETING)."
 
     def as_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "site": self.session.deployment.url, "model": self.model, "summary": self.summary()}
+        from drtasks.importing.droa_assets import without_signatures
+
+        return {"step": self.step, "site": self.session.deployment.url, "model": without_signatures(self.model), "summary": self.summary()}
 
     @property
     def changes(self) -> bool:

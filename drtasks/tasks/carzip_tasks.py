@@ -81,7 +81,7 @@ def run_drfc_car_zip(*, upload: bool, best: bool = False, prefix: str | None = N
         "json": "print the plan as JSON instead of tables",
         "profile": "named profile from profiles/",
         "from": "where the model comes from: container (the running training container, DRfC's way), s3, auto (container when one "
-        "runs, else s3), or droa (the PHYSICAL_CAR_MODEL of a model trained in DeepRacer on AWS: --model)",
+        "runs, else s3), or droa (the PHYSICAL_CAR_MODEL of a model trained in DeepRacer on AWS: --model, or droa:ID|NAME)",
         "model": "with --from droa: the DRoA model's id or name (it also names the archive unless --name)",
         "container": "the training container's name, when several run",
         "best": "from S3: the best checkpoint instead of the last",

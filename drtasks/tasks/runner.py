@@ -56,8 +56,7 @@ def _ask(chains: "list[ChainPlan]", options: RunOptions) -> None:
         for word in typed:
             confirm_typed(f"'{word}'", word, options.force)
         return
-    replaces = any(row.action in ("replace", "delete") for chain in chains for plan in chain.plans for row in plan.rows())
-    if options.ask_only_to_replace and not replaces:
+    if options.ask_only_to_replace and not any(row.action in ("replace", "delete") for chain in chains for plan in chain.plans for row in plan.rows()):
         return  # nothing that exists changes: written without asking, as DRfC's own command does
     confirm(options.question, options.force)
 
