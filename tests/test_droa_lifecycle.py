@@ -335,7 +335,9 @@ def test_delete_without_a_terminal_needs_force_and_a_dry_run_deletes_nothing(sit
 
     refused(drtasks("delete-model", "kept", dr_dir=dr_dir, env=env), "type its name", "--force")
     dry = drtasks("delete-model", "kept", "--dry-run", dr_dir=dr_dir, env=env)
+    as_json = drtasks("delete-model", model.model_id, "--dry-run", "--json", dr_dir=dr_dir, env=env)
     assert dry.code == 0 and "model 'kept'" in dry.out and "nothing was deleted" in dry.err
+    assert json.loads(as_json.out)["steps"][0]["model"]["name"] == "kept" and "X-Amz-Signature" not in as_json.out
     assert model.status == "ERROR" and not any(method == "DELETE" for method, _ in site.calls)
 
 
