@@ -7,7 +7,7 @@ import sys
 from typing import Callable, NoReturn
 
 from drtasks import __version__
-from drtasks.errors import DrtasksError
+from drtasks.errors import DrtasksError, shorten
 from drtasks.startup import pause_collection
 
 
@@ -26,10 +26,13 @@ def _fail(command: str, message: str, code: int = 2) -> NoReturn:
 
 
 def _run(command: str, body: Callable[[], None]) -> None:
+    from drtasks.secrets import install_log_redaction, redact
+
+    install_log_redaction()
     try:
         body()
     except DrtasksError as error:
-        _fail(command, error.message, error.code)
+        _fail(command, redact(error.message), error.code)
     except KeyboardInterrupt:
         _fail(command, "interrupted", 130)
 
@@ -40,7 +43,7 @@ def _parse(command: str, argv: list[str], spec: str, usage: str) -> dict[str, st
     except getopt.GetoptError as error:
         _fail(command, f"{error.msg}; usage: {command} {usage}")
     if rest:
-        _fail(command, f"unexpected argument {rest[0]!r}; usage: {command} {usage}")
+        _fail(command, f"unexpected argument {shorten(rest[0])}; usage: {command} {usage}")
     if any(flag == "-h" for flag, _ in options):
         print(f"usage: {command} {usage}")
         sys.exit(0)

@@ -40,16 +40,18 @@ def _origin_file(settings: Settings) -> tuple[str, Path, int]:
 
 
 def _rewrite_line(path: Path, number: int, layer: str, new: str) -> None:
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    old = lines[number - 1]
-    ending = "\n" if old.endswith("\n") else ""
     if layer == "profile":
-        indent, key = re.match(r"^(\s*)(prefix)\s*:", old).groups()  # type: ignore[union-attr]
-        lines[number - 1] = f"{indent}{key}: {new}{ending}"
+        from drtasks.config.profile import rewrite_scalar
+
+        text = rewrite_scalar(path, number, ("prefix", KEY), new)
     else:
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        old = lines[number - 1]
+        ending = "\n" if old.endswith("\n") else ""
         lines[number - 1] = f"{KEY}={new}{ending}"
+        text = "".join(lines)
     shutil.copy2(path, path.with_name(path.name + ".bak"))
-    path.write_text("".join(lines), encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
 
 
 def increment_prefix(settings: Settings, delimiter: str = "-", write: bool = True) -> tuple[str, str, Path]:
@@ -67,6 +69,10 @@ def run_increment(profile: str | None, delimiter: str = "-", wipe: bool = False,
     from drtasks.tasks.common import settings_for
 
     settings = settings_for(profile)
+    if wipe:  # the wipe's target must resolve before the prefix is rewritten
+        from drtasks.config import targets
+
+        targets.upload_location(settings)
     out = render.console()
     old, new, path = increment_prefix(settings, delimiter, write=not dry_run)
     verb = "would change" if dry_run else "changed"

@@ -91,21 +91,37 @@ def session_for(aws_profile: str | None, region: str) -> Any:
     )
 
 
+def remember_session_secrets(session: Any) -> None:
+    """Tell the redaction about the secret key and token the session signs with."""
+    from drtasks import secrets
+
+    credentials = session.get_credentials()
+    if credentials is not None:
+        secrets.remember(getattr(credentials, "secret_key", None), getattr(credentials, "token", None))
+
+
 def make_client(location: S3Location, max_pool_connections: int = 16) -> Any:
     """An S3 client for ``location``; path-style addressing for any non-AWS endpoint."""
     from botocore.config import Config
+
+    from drtasks import timeouts
 
     path_style = bool(location.endpoint_url) and "amazonaws.com" not in (location.endpoint_url or "")
     config = Config(
         max_pool_connections=max_pool_connections,
         s3={"addressing_style": "path" if path_style else "auto"},
-        retries={"max_attempts": 3, "mode": "standard"},
+        # A silent endpoint fails after a bounded time (see drtasks.timeouts), not minutes.
+        **timeouts.botocore_options(),
         # Not every S3-compatible server accepts the newer default checksums.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
     session = session_for(location.aws_profile, location.region)
-    client = session.client("s3", endpoint_url=location.endpoint_url or None, config=config)
+    try:
+        client = session.client("s3", endpoint_url=location.endpoint_url or None, config=config)
+    except ValueError as error:  # botocore's "Invalid endpoint"
+        raise DrtasksError(f"S3 endpoint {location.endpoint_url!r} for {location.url}: {error}") from None
+    remember_session_secrets(session)
     resume_collection()  # the heavy imports are behind us once a client exists
     return disable_expect_continue(client)
 
@@ -164,9 +180,19 @@ def s3_errors(location: S3Location) -> Iterator[None]:
     """Turn botocore's failures into one line that names the bucket and endpoint, never a traceback."""
     from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
+    from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+    from drtasks import timeouts
+
     where = f"{location.url} at {location.endpoint_url or 'AWS'}"
     try:
         yield
+    except (ReadTimeoutError, ConnectTimeoutError) as error:
+        what = "did not answer" if isinstance(error, ReadTimeoutError) else "did not accept a connection"
+        raise DrtasksError(
+            f"the S3 endpoint for {where} {what} within {timeouts.seconds():g} s ({timeouts.ATTEMPTS} tries;"
+            f" {timeouts.TIMEOUT_ENV} sets the wait)"
+        ) from None
     except EndpointConnectionError:
         raise DrtasksError(f"cannot reach the S3 endpoint for {where}: is the server running?") from None
     except NoCredentialsError:

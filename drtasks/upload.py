@@ -10,6 +10,7 @@ from drtasks.config import targets
 from drtasks.config.settings import Settings
 from drtasks.manifest import find_pieces, upload_manifest
 from drtasks.model import Checkpoint, SourceModel
+from drtasks.model_checks import check_model
 from drtasks.plan import Plan, list_target, plan_upload
 from drtasks.s3 import S3Location, head, make_client
 from drtasks.training_params import to_yaml, training_params
@@ -44,6 +45,7 @@ def prepare_upload(settings: Settings, local: bool = False, wipe: bool = False, 
         reward = pool.submit(head, source_client, source.bucket, targets.reward_key(settings))
         model = SourceModel.load(source_client, source)
         checkpoint = model.select(targets.checkpoint_policy(settings))
+        check_model(source_client, model, checkpoint)
         pieces = find_pieces(
             source_client, model, checkpoint, targets.reward_key(settings), targets.metrics_prefix(settings), reward.result
         )

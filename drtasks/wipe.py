@@ -10,8 +10,8 @@ from drtasks.s3 import make_client
 
 def plan_wipe(settings: Settings, prefix: str | None = None, local: bool = False) -> tuple[Plan, object]:
     target = targets.upload_location(settings, local=local)
-    if prefix:
-        target = target.with_prefix(prefix)
+    if prefix is not None:
+        target = target.with_prefix(targets.target_prefix(prefix, "the prefix to wipe"))
     client = make_client(target)
     items = [PlanItem(key, Action.DELETE, "wipe", None, info.size) for key, info in list_target(client, target).items()]
     return Plan(target, target, items, title="wipe"), client

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,7 @@ from typing import Any
 from drtasks.carzip.archive import ArchiveMember, archive_file_name, build_car_archive, car_model_name, validate_car_archive, validate_metadata
 from drtasks.config import targets
 from drtasks.config.settings import Settings
-from drtasks.errors import DrtasksError
+from drtasks.errors import DrtasksError, shorten
 from drtasks.manifest import ManifestItem
 from drtasks.model import SourceModel
 from drtasks.plan import Action, Plan, PlanItem, compare, list_target
@@ -75,7 +77,7 @@ def training_container_running() -> bool:
 
 def gather(settings: Settings, source: str, container: str | None) -> CarModel:
     if source not in ("auto", "container", "s3"):
-        raise DrtasksError(f"--from {source!r}: choose auto, container or s3")
+        raise DrtasksError(f"--from {shorten(source)}: choose auto, container or s3")
     if source == "container" or (source == "auto" and (container or training_container_running())):
         return from_container(container)
     return from_s3(settings)
@@ -105,17 +107,46 @@ def output_path(output: str, model_name: str) -> Path:
     return path
 
 
+def _oserror(error: OSError) -> str:
+    return error.strerror or error.__class__.__name__
+
+
+def _check_output_folder(path: Path) -> None:
+    """The nearest existing folder above ``path`` must be a folder we may write in."""
+    existing = path.parent
+    try:
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+    except OSError as error:
+        raise DrtasksError(f"--output {path}: {_oserror(error)}") from None
+    if not existing.is_dir():
+        raise DrtasksError(f"--output {path}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DrtasksError(f"--output {path}: {existing} is not writable")
+
+
 def plan_file(archive: CarArchive, path: Path) -> FileWrite:
     name = car_model_name(path.name)
-    if not path.exists():
-        return FileWrite(path, Action.ADD, "new", name)
-    if hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(archive.data).digest():
-        return FileWrite(path, Action.UNCHANGED, "same content", name)
+    _check_output_folder(path)
+    try:
+        if not path.exists():
+            return FileWrite(path, Action.ADD, "new", name)
+        if not path.is_file():
+            raise DrtasksError(f"--output {path}: exists and is not a regular file")
+        if path.stat().st_size == len(archive.data) and hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(archive.data).digest():
+            return FileWrite(path, Action.UNCHANGED, "same content", name)
+    except OSError as error:
+        raise DrtasksError(f"--output {path}: {_oserror(error)}") from None
     return FileWrite(path, Action.REPLACE, "content differs", name)
 
 
 def write_file(write: FileWrite, archive: CarArchive) -> None:
-    write.path.parent.mkdir(parents=True, exist_ok=True)
     partial = write.path.with_name(write.path.name + ".part")
-    partial.write_bytes(archive.data)
-    partial.replace(write.path)  # never leave a half-written archive under the final name
+    try:
+        write.path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(archive.data)
+        partial.replace(write.path)  # never leave a half-written archive under the final name
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise DrtasksError(f"--output {write.path}: cannot write ({_oserror(error)}); nothing was written there") from None

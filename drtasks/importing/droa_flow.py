@@ -17,10 +17,11 @@ from typing import Any
 
 from drtasks.config import targets
 from drtasks.config.settings import Settings
-from drtasks.errors import DrtasksError
+from drtasks.errors import DrtasksError, shorten
 from drtasks.importing.flow import ImportRequest
 from drtasks.manifest import ManifestItem, find_pieces, upload_manifest
 from drtasks.model import Checkpoint, SourceModel
+from drtasks.model_checks import check_model
 from drtasks.plan import Plan, plan_upload
 from drtasks.s3 import S3Location, disable_expect_continue, make_client, s3_errors
 from drtasks.transfer import Check, Progress, TransferConfig, apply, verify
@@ -41,7 +42,7 @@ def droa_site(settings: Settings) -> tuple[str, str]:
     """(site url, username); both must be set."""
     url = settings.require("DR_DROA_URL", "set the DRoA site's address in the profile's import.droa_url")
     if not url.startswith(("https://", "http://")):
-        raise DrtasksError(f"DR_DROA_URL is {url!r}{_where(settings, 'DR_DROA_URL')}; expected an https:// address")
+        raise DrtasksError(f"DR_DROA_URL is {shorten(url)}{_where(settings, 'DR_DROA_URL')}; expected an https:// address")
     username = settings.require("DR_DROA_USERNAME", "set your DRoA user name in the profile's import.droa_username")
     return url, username
 
@@ -65,14 +66,16 @@ def sign_in(settings: Settings) -> Any:
 
 
 def transit_endpoint(settings: Settings) -> str | None:
-    return settings.get("DR_DROA_S3_ENDPOINT_URL")
+    return targets.endpoint_url(settings, "DR_DROA_S3_ENDPOINT_URL")
 
 
 def transit_client(session: Any, endpoint_url: str | None, concurrency: int) -> Any:
+    from drtasks import timeouts
+
     client = session.s3_client(
         endpoint_url,
         max_pool_connections=concurrency + 2,
-        retries={"max_attempts": 3, "mode": "standard"},
+        **timeouts.botocore_options(),
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
@@ -130,6 +133,7 @@ def prepare_droa_upload(
     model = SourceModel.load(source_client, source)
     policy = targets.checkpoint_policy(settings)
     checkpoint = model.select(policy)
+    check_model(source_client, model, checkpoint)
     pieces = find_pieces(source_client, model, checkpoint, targets.reward_key(settings), targets.metrics_prefix(settings))
 
     bucket = session.deployment.upload_bucket_name

@@ -72,15 +72,16 @@ def run_car_zip(request: CarZipRequest) -> None:
         out.print("Nothing to do: the archive is already there.")
         return
     confirm("Write the car archive?", request.force)
+    # The local file first: a folder that cannot be written stops the task before any upload.
+    if file_write is not None and file_write.action.value != "unchanged":
+        flow.write_file(file_write, archive)
+        out.print(f"Wrote {file_write.path}.")
     if plan is not None and plan.changes:
         apply(plan, client, client)
         checks = verify(plan, client)
         if not all(check.ok for check in checks):
             raise DrtasksError(f"verification of {plan.target.url}/{flow.CAR_FILE} failed")
         out.print(f"Uploaded {plan.target.url}/{flow.CAR_FILE}.")
-    if file_write is not None and file_write.action.value != "unchanged":
-        flow.write_file(file_write, archive)
-        out.print(f"Wrote {file_write.path}.")
 
 
 @drtask(

@@ -32,7 +32,9 @@ def _one_line_errors(body: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return body(*args, **kwargs)
         except DrtasksError as error:
-            raise Exit(f"drtasks: {error.message}", code=error.code) from None
+            from drtasks.secrets import redact
+
+            raise Exit(f"drtasks: {redact(error.message)}", code=error.code) from None
         except KeyboardInterrupt:
             raise Exit("drtasks: interrupted", code=130) from None
 

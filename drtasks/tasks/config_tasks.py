@@ -87,11 +87,11 @@ def derived_settings(settings: Any) -> dict[str, tuple[str, str]]:
 @drtask(help={"profile": "named profile to layer over the env files", "json": "print the settings as JSON"})
 def config(c: Any, profile: str | None = None, json: bool = False) -> None:
     """Show every resolved setting with its value and where it came from (secrets redacted)."""
-    from drtasks import render
+    from drtasks import render, secrets
     from drtasks.tasks.common import settings_for
 
     settings = settings_for(profile)
-    rows = render.settings_rows(settings, derived_settings(settings))
+    rows = render.settings_rows(settings, derived_settings(settings), secrets.known_secrets(settings))
     if json:
         print(jsonlib.dumps({"profile": settings.profile_name, "dr_dir": str(settings.dr_dir), "settings": rows}, indent=2))
         return
