@@ -243,3 +243,65 @@ def test_bad_input_is_one_line_and_nothing_is_written(case: BadInput, world: dic
 def test_the_catalogue_names_each_case_once() -> None:
     ids = [case.id for case in BAD_INPUTS]
     assert len(ids) == len(set(ids))
+
+
+def test_profiles_lists_hostile_profiles_as_invalid_without_hanging(tmp_path: Path) -> None:
+    """`inv profiles` reads every profile: a bomb, a deep one and a FIFO are rows, not a hang."""
+    import json
+    import time
+
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "bomb.yaml").write_text(ALIAS_BOMB)
+    (profiles / "deep.yaml").write_text(nested_profile(10_000))
+    os.mkfifo(profiles / "pipe.yaml")
+    (profiles / "fine.yaml").write_text("description: a good one\n")
+
+    start = time.monotonic()
+    result = run("drtasks", "profiles", "--json", dr_dir=tmp_path, timeout=60)
+    assert time.monotonic() - start < 15
+    assert result.code == 0, result.err
+    rows = {row["name"]: row for row in json.loads(result.out)}
+    assert "aliases (*name) are not allowed" in rows["bomb"]["description"]
+    assert "nested more than 16 levels deep" in rows["deep"]["description"]
+    assert "is a FIFO, not a regular file" in rows["pipe"]["description"]
+    assert rows["fine"]["description"] == "a good one"
+
+
+# ---------------------------------------------------------------------------- DRoA import of a broken model
+
+from tests.test_import_tasks import droa_dir, droa_env, moto_url, pools, site, transit  # noqa: E402,F401 - fixtures
+
+
+@pytest.mark.parametrize(
+    ("objects", "expect"),
+    [
+        ({"model/model_metadata.json": NOT_JSON}, ("model/model_metadata.json", "invalid JSON")),
+        ({"model/model_metadata.json": BAD_ACTION}, ("action_space[0] needs 'speed'",)),
+        ({"model/model_19.pb": b""}, ("zero-byte", "model/model_19.pb")),
+        ({"model/{last}.index": b""}, ("zero-byte", ".index")),
+    ],
+    ids=["metadata-not-json", "metadata-bad-action", "zero-byte-graph", "zero-byte-index"],
+)
+def test_droa_import_refuses_a_broken_model_before_writing(
+    objects: dict[str, bytes], expect: tuple[str, ...], droa_dir: Path, site: Any, transit: tuple[Any, str],  # noqa: F811
+    moto_url: str, tmp_path: Path, s3_server: Any, model: Any,  # noqa: F811
+) -> None:
+    client = s3_server.client()
+    for relative, body in objects.items():
+        client.put_object(Bucket=model.bucket, Key=model.key(relative.format(last=model.last_checkpoint.name)), Body=body)
+    transit_client, transit_bucket = transit
+    result = run("drtasks", "import-model", "--target", "droa", "-f", dr_dir=droa_dir, env=droa_env(moto_url, tmp_path))
+    assert_clean_refusal(result, expect)
+    assert listing(transit_client, transit_bucket) == {}
+    assert site.models == {}
+
+
+def test_droa_import_refuses_a_control_character_in_training_params(
+    droa_dir: Path, site: Any, transit: tuple[Any, str], moto_url: str, tmp_path: Path,  # noqa: F811
+) -> None:
+    transit_client, transit_bucket = transit
+    env = {**droa_env(moto_url, tmp_path), "DR_CAR_NAME": "Fast\nCar"}
+    result = run("drtasks", "import-model", "--target", "droa", "-f", dr_dir=droa_dir, env=env)
+    assert_clean_refusal(result, ("DR_CAR_NAME (env ($DR_CAR_NAME))", "a newline"))
+    assert listing(transit_client, transit_bucket) == {}
