@@ -120,7 +120,7 @@ def make_client(location: S3Location, max_pool_connections: int = 16) -> Any:
     try:
         client = session.client("s3", endpoint_url=location.endpoint_url or None, config=config)
     except ValueError as error:  # botocore's "Invalid endpoint"
-        raise DrtasksError(f"S3 endpoint {location.endpoint_url!r} for {location.url}: {error}") from None
+        raise DrtasksError(f"the S3 endpoint for {location.url} ({location.endpoint_url or 'from the AWS configuration'}): {error}") from None
     remember_session_secrets(session)
     resume_collection()  # the heavy imports are behind us once a client exists
     return disable_expect_continue(client)

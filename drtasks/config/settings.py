@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from drtasks.config import envfile
-from drtasks.errors import DrtasksError
+from drtasks.errors import DrtasksError, one_line
 
 LAYERS = ("default", "system.env", "run file", "profile", "env", "flag")
 
@@ -95,7 +95,7 @@ def dr_dir_from(environ: Mapping[str, str]) -> Path:
 
 
 def _stderr_warning(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    print(f"warning: {one_line(message)}", file=sys.stderr)
 
 
 def resolve(
