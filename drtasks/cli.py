@@ -35,6 +35,12 @@ def _run(command: str, body: Callable[[], None]) -> None:
         _fail(command, redact(error.message), error.code)
     except KeyboardInterrupt:
         _fail(command, "interrupted", 130)
+    except Exception as error:
+        from drtasks.tasks.common import _first_line, _is_service_failure
+
+        if not _is_service_failure(error):
+            raise
+        _fail(command, f"{error.__class__.__name__}: {_first_line(error)}", 1)
 
 
 def _parse(command: str, argv: list[str], spec: str, usage: str) -> dict[str, str]:
@@ -78,7 +84,7 @@ def dr_upload_model(argv: list[str] | None = None) -> None:
 
 
 def dr_increment_upload_model(argv: list[str] | None = None) -> None:
-    from drtasks.increment import run_increment
+    from drtasks.tasks.upload_tasks import run_increment
 
     command = "dr-increment-upload-model"
     flags = _parse(command, sys.argv[1:] if argv is None else argv, "d:wfh", "[-d DELIMITER] [-w] [-f]")

@@ -92,8 +92,10 @@ def find_pieces(
     reward_key: str,
     metrics_prefix: str,
     reward_lookup: Callable[[], ObjectInfo | None] | None = None,
+    metrics_lookup: Callable[[], list[ObjectInfo]] | None = None,
 ) -> ModelPieces:
-    """``reward_lookup`` answers what is at ``reward_key`` (a HEAD, possibly made ahead of time)."""
+    """``reward_lookup`` answers what is at ``reward_key`` (a HEAD), ``metrics_lookup`` what the
+    metrics folder holds (a listing); either may have been started ahead of time."""
     location = model.location
     missing = [location.key(key) for key in model.missing([*checkpoint.data_files, checkpoint.frozen_graph, "model/model_metadata.json", "ip/hyperparameters.json"])]
 
@@ -109,11 +111,8 @@ def find_pieces(
             reward = (location.bucket, found)
 
     folder = metrics_prefix.strip("/") + "/"
-    if folder.startswith(location.prefix + "/"):
-        metrics = [info for info in model.objects.values() if info.key.startswith(folder)]
-    else:
-        with s3_errors(location):
-            metrics = list(list_objects(client, location.bucket, metrics_prefix))
+    with s3_errors(location):
+        metrics = metrics_lookup() if metrics_lookup else list(list_objects(client, location.bucket, metrics_prefix))
     if not metrics:
         missing.append(f"{folder} (no metrics)")
     return ModelPieces(reward, folder, metrics, missing)

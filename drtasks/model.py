@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from drtasks.errors import DrtasksError, shorten
 from drtasks.s3 import ObjectInfo, S3Location, list_objects
 
 CHECKPOINT_INDEX = "model/deepracer_checkpoints.json"
+# The folders an upload, an import or a car archive reads; simtraces and videos stay unlisted.
+MODEL_FOLDERS = ("model", "ip")
 _CHECKPOINT_FILE = re.compile(r"^model/(\d+)_Step-(\d+)\.ckpt\.")
 
 
@@ -57,21 +59,29 @@ class SourceModel:
     extra: dict[str, ObjectInfo] = field(default_factory=dict)  # full key -> object, outside the prefix
 
     @classmethod
-    def load(cls, client: Any, location: S3Location) -> "SourceModel":
-        from drtasks.s3 import s3_errors
+    def load(cls, client: Any, location: S3Location, folders: Sequence[str] = MODEL_FOLDERS) -> "SourceModel":
+        """List the files at the model's root and in ``folders`` only, never the simtraces beside them.
 
+        The listings and the checkpoint index are read in parallel: one round trip, whatever the
+        number of other objects under the prefix.
+        """
         from concurrent.futures import ThreadPoolExecutor
 
-        with s3_errors(location), ThreadPoolExecutor(1) as pool:
-            # The index is read while the prefix is listed: one round trip instead of two.
+        from drtasks.s3 import list_folder_files, s3_errors
+
+        with s3_errors(location), ThreadPoolExecutor(len(folders) + 2) as pool:
             body = pool.submit(_read_if_present, client, location.bucket, location.key(CHECKPOINT_INDEX))
-            objects = {location.relative(o.key): o for o in list_objects(client, location.bucket, location.prefix)}
+            root = pool.submit(lambda: list(list_folder_files(client, location.bucket, location.prefix)))
+            inside = [pool.submit(lambda f=f: list(list_objects(client, location.bucket, location.key(f.strip("/"))))) for f in folders]
+            listed = [*root.result(), *(info for future in inside for info in future.result())]
+            objects = {location.relative(o.key): o for o in listed}
             if not objects:
                 raise DrtasksError(f"no model at {location.url}: the prefix holds no objects")
             index = None
-            if body.result() is not None:
+            raw = body.result()
+            if raw is not None:
                 try:
-                    index = json.loads(body.result())
+                    index = json.loads(raw)
                 except ValueError:
                     raise DrtasksError(f"{location.url}/{CHECKPOINT_INDEX} is not valid JSON") from None
                 if not isinstance(index, dict):

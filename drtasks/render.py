@@ -1,7 +1,12 @@
-"""Rich tables for everything drtasks shows: plans, settings, profiles, checks."""
+"""Rich tables for everything drtasks shows: chains of step plans, results, settings, checks.
+
+Tables stay readable at 80 columns: keys are shown relative to the prefix the heading names and
+fold instead of being cut. Output to a pipe follows ``COLUMNS`` when it is set (else 160 columns).
+"""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from typing import TYPE_CHECKING, Any, Iterable
@@ -9,21 +14,29 @@ from typing import TYPE_CHECKING, Any, Iterable
 from rich.console import Console
 from rich.table import Table
 
+from drtasks.units import human, plural
+
 if TYPE_CHECKING:
+    from drtasks.chain import ChainPlan
     from drtasks.config.settings import Settings
-    from drtasks.plan import Plan
+    from drtasks.steps.base import Row, StepResult
     from drtasks.transfer import Check
 
 _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|PRIVATE|CREDENTIAL|ACCESS_KEY", re.IGNORECASE)
 REDACTED = "****"
 
-_STYLE = {"add": "green", "replace": "yellow", "unchanged": "dim", "delete": "red"}
-_SIGN = {"add": "+", "replace": "~", "unchanged": "=", "delete": "-"}
+_STYLE = {"add": "green", "replace": "yellow", "unchanged": "dim", "delete": "red", "abort": "red", "write": "green", "edit": "yellow", "call": "cyan", "pack": "dim"}
+_SIGN = {"add": "+", "replace": "~", "unchanged": "=", "delete": "-", "abort": "x", "write": "+", "edit": "~", "call": ">", "pack": " "}
+
+__all__ = ["console", "human", "plural", "is_secret", "redact"]
 
 
 def console(stderr: bool = False) -> Console:
-    # Wide enough for S3 keys when output goes to a file or a pipe.
-    return Console(stderr=stderr, width=None if sys.stdout.isatty() else 160, highlight=False, soft_wrap=True)
+    stream = sys.stderr if stderr else sys.stdout
+    # A terminal, or a pipe whose reader said how wide it is (COLUMNS): rich measures it.
+    # Otherwise a file or pipe gets 160 columns, wide enough for S3 keys.
+    width = None if stream.isatty() or os.environ.get("COLUMNS", "").isdigit() else 160
+    return Console(stderr=stderr, width=width, highlight=False, soft_wrap=False)
 
 
 def is_secret(name: str) -> bool:
@@ -37,75 +50,75 @@ def redact(name: str, value: str, known: Iterable[str] = ()) -> str:
     return redact_value(name, value, known)
 
 
-def human(size: int | None) -> str:
-    if size is None:
-        return ""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
+def _size(row: "Row") -> str:
+    if row.action == "replace" and row.target_size is not None and row.source_size is not None and row.target_size != row.source_size:
+        return f"{human(row.target_size)} -> {human(row.source_size)}"
+    if row.action in ("delete", "abort"):
+        return human(row.target_size)
+    return human(row.source_size if row.source_size is not None else row.target_size)
 
 
-def plan_table(plan: "Plan", show_unchanged: bool = True) -> Table:
-    if plan.source == plan.target:  # nothing is copied from elsewhere (wipe, generated files)
-        heading = f"{plan.title}: {plan.target.url}"
-    else:
-        mode = "server-side copy" if plan.server_side else "streamed between endpoints"
-        heading = f"{plan.title}: {plan.source.url} -> {plan.target.url} ({mode})"
-    table = Table(title=heading, title_justify="left")
-    table.add_column("", width=1)
-    table.add_column("key")
-    table.add_column("action")
-    table.add_column("source size", justify="right")
-    table.add_column("target size", justify="right")
-    table.add_column("reason")
-    for item in plan.items:
-        if not show_unchanged and item.action.value == "unchanged":
-            continue
-        style = _STYLE[item.action.value]
-        table.add_row(
-            _SIGN[item.action.value],
-            plan.target.key(item.key),
-            item.action.value,
-            human(item.source_size),
-            human(item.target_size),
-            item.reason,
-            style=style,
-        )
+def chain_table(chain: "ChainPlan", show_all: bool = False, width: int = 160) -> Table:
+    """ONE table for the whole chain, a section per step, many-object folders folded unless ``show_all``."""
+    from drtasks.steps.s3rows import group_rows
+
+    who = f" (profile {chain.profile})" if chain.profile else ""
+    shown = [(plan, plan.rows() if show_all else group_rows(plan.rows())) for plan in chain.plans]
+    longest = max((len(row.what) for _plan, rows in shown for row in rows), default=10)
+    table = Table(title=f"plan{who}: {chain.name}", title_justify="left")
+    table.add_column("", width=1, no_wrap=True)
+    # Keys get the room they need (up to 48 columns) before the reason does; both fold, never cut.
+    table.add_column("key", overflow="fold")
+    table.add_column("action", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("reason", overflow="fold", max_width=max(12, width - 42 - min(longest, 48)))
+    for number, (plan, rows) in enumerate(shown):
+        if number:
+            table.add_section()
+        table.add_row("", f"[bold]{plan.step}[/bold] {plan.heading()}", "", "", "")
+        for row in rows:
+            style = _STYLE.get(row.action)
+            table.add_row(_SIGN.get(row.action, " "), row.what, row.action, _size(row), row.reason, style=style)
     return table
 
 
-def plan_summary(plan: "Plan") -> str:
-    s = plan.summary()
-    parts = [
-        f"{s['objects']} object{'s' if s['objects'] != 1 else ''}: {s['add']} to add, {s['replace']} to replace, {s['unchanged']} unchanged",
-        f"{s['delete']} to delete",
-        f"{human(s['bytes_to_move'])} to move through this machine",
-        f"{human(s['bytes_copied_server_side'])} copied server-side",
-    ]
-    if s["kept"]:
-        parts.append(f"{s['kept']} other target objects kept (use --wipe to delete them)")
-    return "Plan: " + ", ".join(parts) + "."
+def chain_summary(chain: "ChainPlan") -> str:
+    if len(chain.plans) == 1:
+        return f"Plan: {chain.plans[0].summary_line()}"
+    return "Plan: " + " ".join(f"{plan.step}: {plan.summary_line()}" for plan in chain.plans)
 
 
-def print_plan(plan: "Plan", out: Console | None = None) -> None:
+def print_chain(chain: "ChainPlan", out: Console | None = None, show_all: bool = False) -> None:
     out = out or console()
-    out.print(plan_table(plan))
-    out.print(plan_summary(plan))
-    for note in plan.notes:
-        out.print(f"note: {note}")
+    out.print(chain_table(chain, show_all, out.width))
+    out.print(chain_summary(chain))
+    for plan in chain.plans:
+        for note in [*getattr(getattr(plan, "plan", None), "notes", []), *plan.notes]:
+            out.print(f"note ({plan.step}): {note}")
 
 
-def checks_table(checks: Iterable["Check"], title: str) -> Table:
+def results_table(results: Iterable["StepResult"], title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    table.add_column("key")
-    table.add_column("verified")
-    table.add_column("detail")
-    for check in checks:
-        table.add_row(check.key, "yes" if check.ok else "NO", check.detail, style=None if check.ok else "bold red")
+    table.add_column("step", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("detail", overflow="fold")
+    styles = {"done": "green", "failed": "bold red", "skipped": "dim", "not run": "yellow"}
+    for result in results:
+        table.add_row(result.step, result.status, result.detail, style=styles.get(result.status))
     return table
+
+
+def print_checks(checks: list["Check"], where: str, out: Console) -> None:
+    """A summary line of the proof; a row per object only for the ones that failed."""
+    failed = [check for check in checks if not check.ok]
+    if failed:
+        table = Table(title=f"NOT verified at {where}", title_justify="left")
+        table.add_column("key", overflow="fold")
+        table.add_column("detail", overflow="fold")
+        for check in failed:
+            table.add_row(check.key, check.detail, style="bold red")
+        out.print(table)
+    out.print(f"Verified {plural(len(checks) - len(failed), 'object')} at {where} (size and checksum of each)" + (f"; {len(failed)} failed." if failed else "."))
 
 
 def settings_rows(
@@ -124,8 +137,9 @@ def settings_rows(
 
 def settings_table(rows: list[dict[str, Any]], title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for column in ("key", "value", "source"):
-        table.add_column(column, overflow="fold")
+    table.add_column("key", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    table.add_column("source", overflow="fold")
     for row in rows:
         table.add_row(row["key"], row["value"], row["source"])
     return table

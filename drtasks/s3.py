@@ -162,6 +162,18 @@ def list_objects(client: Any, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
             )
 
 
+def list_folder_files(client: Any, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
+    """The objects directly in the folder ``prefix/``, not in its sub-folders (one delimiter listing)."""
+    folder = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=folder, Delimiter="/"):
+        for item in page.get("Contents", []):
+            modified = item.get("LastModified")
+            yield ObjectInfo(
+                item["Key"], int(item["Size"]), item["ETag"].strip('"'), modified.timestamp() if modified else 0.0
+            )
+
+
 def head(client: Any, bucket: str, key: str) -> ObjectInfo | None:
     """The object's size and ETag, or None when it does not exist."""
     from botocore.exceptions import ClientError

@@ -1,38 +1,64 @@
-"""Apply a plan: copy server-side when one service holds both sides, else stream; then verify.
+"""Apply an S3 plan exactly, proving every byte it writes.
 
-Transfers run on one bounded pool of workers. Large objects are split into parts that are
-scheduled like any other job, so memory stays near ``max_concurrency * part_size`` whatever
-the model size. Progress reaches the UI through callbacks only.
+Order (so that a target never looks complete unless it is):
+1. take the target's lease (``drtasks.lease``), abort the unfinished uploads the plan names;
+2. remove the completion markers the plan marks ``unmark``;
+3. write the data objects, each one proven (below), then delete the wipe's strays;
+4. re-check the target: every planned object is there with the proven checksum, strays are gone,
+   the lease is still ours; only then
+5. write the completion markers, proven the same way.
+An interrupt stops scheduling at once; nothing is written after it and the run says the target is
+partial. Put-only plans (DRoA's upload bucket) skip 1, 2 and the re-check listing: their proof is the
+answers of the writes themselves.
+
+Proof of bytes:
+- server-side copies name the source's ETag (``CopySourceIfMatch``): S3 copies exactly the object
+  that was planned, or refuses;
+- streamed copies read the source in one sequential GET (``IfMatch``), hash what they read and
+  compare it with the source's ETag (its MD5, or the MD5 of its part MD5s when it was written in
+  parts, whose size a HEAD of part 1 tells); a short read or a mismatch is read again, up to
+  ``read_attempts`` times. Every PUT and part carries Content-MD5, so the target refuses bytes that
+  differ from what was hashed, and its answers (ETags) must equal the hashes;
+- the ``drtasks-source-etag`` metadata that lets a later plan call an object "unchanged" arrives
+  with the object itself, which S3 makes visible only when its bytes are complete and proven.
+Transfers run on bounded pools; progress reaches the UI through callbacks only.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import math
 import threading
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
+from drtasks import resume
 from drtasks.errors import DrtasksError
 from drtasks.manifest import ManifestItem
 from drtasks.plan import SOURCE_ETAG_METADATA, Action, Plan, PlanItem, list_target
-from drtasks.s3 import s3_errors
+from drtasks.s3 import S3Location, s3_errors
 
 MiB = 1024 * 1024
+GiB = 1024 * MiB
+MIN_PART = 5 * MiB
 MAX_PARTS = 10_000
 
 
 @dataclass(frozen=True)
 class TransferConfig:
     max_concurrency: int = 8
-    part_size: int = 5 * MiB  # streamed parts: memory stays near max_concurrency * part_size
-    copy_threshold: int = 5 * 1024 * MiB  # CopyObject's limit; above it, multipart copy
+    part_size: int = 8 * MiB  # streamed parts: memory stays near (max_concurrency + 2) * part_size
+    copy_threshold: int = 5 * GiB  # CopyObject's limit; above it, multipart copy
     copy_part_size: int = 512 * MiB
+    read_attempts: int = 3  # reads of one source object before its checksum mismatch fails the run
 
     def __post_init__(self) -> None:
-        if min(self.part_size, self.copy_part_size) < 5 * MiB:
+        if min(self.part_size, self.copy_part_size) < MIN_PART:
             raise ValueError("S3 parts are at least 5 MiB")  # all but the last part of an upload
-        if self.max_concurrency < 1:
-            raise ValueError("max_concurrency must be at least 1")
+        if self.max_concurrency < 1 or self.read_attempts < 1:
+            raise ValueError("max_concurrency and read_attempts must be at least 1")
 
 
 class Progress(Protocol):
@@ -52,21 +78,137 @@ class NoProgress:
         pass
 
 
-@dataclass
-class _Multipart:
-    """A multipart upload whose parts run as independent jobs; the last part completes it."""
-
+@dataclass(frozen=True)
+class Check:
     key: str
-    upload_id: str
-    remaining: int
-    parts: dict[int, str] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    ok: bool
+    detail: str
 
-    def part_done(self, number: int, etag: str) -> bool:
-        with self.lock:
-            self.parts[number] = etag
-            self.remaining -= 1
-            return self.remaining == 0
+
+class TransferFailed(DrtasksError):
+    """The target could not be proven: completion markers were not written."""
+
+    def __init__(self, message: str, checks: list[Check] | None = None, code: int = 1) -> None:
+        super().__init__(message, code)
+        self.checks = checks or []
+
+
+class _Cancelled(Exception):
+    """Raised inside workers once the run was interrupted or another job failed."""
+
+
+# ---------------------------------------------------------------------------- hashing
+
+
+def _md5(data: bytes) -> "hashlib._Hash":
+    return hashlib.md5(data, usedforsecurity=False)
+
+
+def _content_md5(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+def composite_etag(part_digests: Iterable[bytes]) -> str:
+    """The ETag S3 gives an object written in parts: MD5 of the parts' MD5s, then -<count>."""
+    digests = list(part_digests)
+    return f"{_md5(b''.join(digests)).hexdigest()}-{len(digests)}"
+
+
+def _parts_in(etag: str) -> int | None:
+    head, _, count = etag.partition("-")
+    return int(count) if count.isdigit() and len(head) == 32 else None
+
+
+class SourceDigest:
+    """Hashes bytes read in order and says whether they are the object the source's ETag names.
+
+    ``matches()`` is True or False when the ETag can decide, None when it cannot (an ETag of an
+    object written in parts whose part size is unknown): the caller then reads the object again.
+    """
+
+    def __init__(self, etag: str, size: int, source_part_size: int | None) -> None:
+        self.etag = etag
+        self.size = size
+        self.parts = _parts_in(etag)
+        self.part_size = source_part_size if self.parts else None
+        self.whole = hashlib.md5(usedforsecurity=False)
+        self._part = hashlib.md5(usedforsecurity=False)
+        self._in_part = 0
+        self._part_digests: list[bytes] = []
+
+    def update(self, data: bytes) -> None:
+        self.whole.update(data)
+        if not self.part_size:
+            return
+        view = memoryview(data)
+        while view:
+            room = self.part_size - self._in_part
+            self._part.update(view[:room])
+            taken = min(room, len(view))
+            self._in_part += taken
+            view = view[taken:]
+            if self._in_part == self.part_size:
+                self._close_part()
+
+    def _close_part(self) -> None:
+        self._part_digests.append(self._part.digest())
+        self._part = hashlib.md5(usedforsecurity=False)
+        self._in_part = 0
+
+    def matches(self) -> bool | None:
+        if self.parts is None:
+            return self.whole.hexdigest() == self.etag
+        if not self.part_size:
+            return None
+        if self._in_part:
+            self._close_part()
+        return composite_etag(self._part_digests) == self.etag
+
+
+def _stream_errors() -> tuple[type[BaseException], ...]:
+    """What a body being read can raise when the connection breaks or the server sends less."""
+    from botocore.exceptions import IncompleteReadError, ReadTimeoutError, ResponseStreamingError
+    from urllib3.exceptions import HTTPError
+
+    return (ResponseStreamingError, IncompleteReadError, ReadTimeoutError, HTTPError, ConnectionError, TimeoutError)
+
+
+def _read_exactly(body: Any, size: int) -> bytes:
+    """Up to ``size`` bytes; fewer when the body ends or breaks (the caller reads again)."""
+    chunks: list[bytes] = []
+    remaining = size
+    try:
+        while remaining > 0:
+            chunk = body.read(min(remaining, 4 * MiB))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    except _stream_errors():
+        pass
+    return b"".join(chunks)
+
+
+def _error_code(error: BaseException) -> str:
+    return str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
+
+
+# ---------------------------------------------------------------------------- the executor
+
+
+@dataclass
+class _OpenUpload:
+    key: str  # relative
+    upload_id: str
+    resumable: bool = False
+    parts_done: int = 0
+
+
+@dataclass
+class _Evidence:
+    size: int
+    etag: str
+    how: str
 
 
 class Transfer:
@@ -77,165 +219,534 @@ class Transfer:
         self.config = config
         self.progress = progress
         self.target = plan.target
-        self._open_uploads: list[_Multipart] = []
+        self.source = plan.source
+        self._cancel = threading.Event()
+        self._open: dict[str, _OpenUpload] = {}
+        self._open_lock = threading.Lock()
+        self._evidence: dict[str, _Evidence] = {}
+        self._buffers = threading.BoundedSemaphore(config.max_concurrency + 2)
+        self._objects = ThreadPoolExecutor(config.max_concurrency, thread_name_prefix="drtasks-object")
+        self._parts = ThreadPoolExecutor(config.max_concurrency, thread_name_prefix="drtasks-part")
 
-    # -- one object ------------------------------------------------------------------
+    # -- helpers -----------------------------------------------------------------------
+    def _check_cancel(self) -> None:
+        if self._cancel.is_set():
+            raise _Cancelled()
+
     def _metadata(self, item: ManifestItem) -> dict[str, str]:
         return {SOURCE_ETAG_METADATA: item.etag}
 
-    def _put_content(self, item: ManifestItem) -> None:
-        self.target_client.put_object(
-            Bucket=self.target.bucket, Key=self.target.key(item.key), Body=item.content or b"", Metadata=self._metadata(item)
-        )
-        self.progress.advanced(item.key, item.size)
+    def _target_key(self, relative: str) -> str:
+        return self.target.key(relative)
+
+    def _finish(self, item: ManifestItem, etag: str, how: str) -> None:
+        self._evidence[item.key] = _Evidence(item.size, etag, how)
         self.progress.finished_object(item.key)
 
+    def _put(self, item: ManifestItem, body: bytes, digest: bytes) -> str:
+        """PutObject with Content-MD5; S3's answer must name the same MD5."""
+        self._check_cancel()
+        with s3_errors(self.target):
+            answer = self.target_client.put_object(
+                Bucket=self.target.bucket,
+                Key=self._target_key(item.key),
+                Body=body,
+                ContentMD5=_content_md5(digest),
+                Metadata=self._metadata(item),
+            )
+        etag = answer["ETag"].strip('"')
+        if etag != digest.hex():
+            raise DrtasksError(f"{self.target.url}/{item.key}: the target answered ETag {etag} for bytes whose MD5 is {digest.hex()}")
+        return etag
+
+    def _get(self, item: ManifestItem, **extra: Any) -> Any:
+        assert item.source
+        from botocore.exceptions import ClientError
+
+        try:
+            with s3_errors(self.source):
+                return self.source_client.get_object(
+                    Bucket=item.source.bucket, Key=item.source.key, IfMatch=f'"{item.source.etag}"', **extra
+                )
+        except DrtasksError as error:
+            if "PreconditionFailed" in error.message:
+                raise DrtasksError(
+                    f"s3://{item.source.bucket}/{item.source.key} changed since the plan was made; run the command again"
+                ) from None
+            raise
+        except ClientError:  # pragma: no cover - s3_errors converts every ClientError
+            raise
+
+    # -- generated content -----------------------------------------------------------
+    def _write_content(self, item: ManifestItem) -> None:
+        body = item.content or b""
+        digest = _md5(body).digest()
+        etag = self._put(item, body, digest)
+        self.progress.advanced(item.key, len(body))
+        self._finish(item, etag, "written, MD5 confirmed by the target")
+
+    # -- server-side copies ----------------------------------------------------------
     def _copy_whole(self, item: ManifestItem) -> None:
         assert item.source
-        self.target_client.copy_object(
-            Bucket=self.target.bucket,
-            Key=self.target.key(item.key),
-            CopySource={"Bucket": item.source.bucket, "Key": item.source.key},
-            MetadataDirective="REPLACE",
-            Metadata=self._metadata(item),
-        )
+        self._check_cancel()
+        with s3_errors(self.target):
+            answer = self.target_client.copy_object(
+                Bucket=self.target.bucket,
+                Key=self._target_key(item.key),
+                CopySource={"Bucket": item.source.bucket, "Key": item.source.key},
+                CopySourceIfMatch=f'"{item.source.etag}"',
+                MetadataDirective="REPLACE",
+                Metadata=self._metadata(item),
+            )
         self.progress.advanced(item.key, item.size)
-        self.progress.finished_object(item.key)
+        self._finish(item, answer["CopyObjectResult"]["ETag"].strip('"'), "copied server-side from the planned source version")
 
-    def _stream_whole(self, item: ManifestItem) -> None:
-        assert item.source
-        body = self.source_client.get_object(Bucket=item.source.bucket, Key=item.source.key)["Body"].read()
-        self.target_client.put_object(Bucket=self.target.bucket, Key=self.target.key(item.key), Body=body, Metadata=self._metadata(item))
-        self.progress.advanced(item.key, item.size)
-        self.progress.finished_object(item.key)
-
-    def _part_jobs(self, item: ManifestItem, server_side: bool) -> list[Callable[[], None]]:
-        assert item.source
+    def _copy_parts(self, entry: PlanItem) -> None:
+        item = entry.item
+        assert item and item.source
         source = item.source
-        wanted = self.config.copy_part_size if server_side else self.config.part_size
-        part_size = max(wanted, -(-item.size // MAX_PARTS))  # S3 allows 10,000 parts per upload
+        part_size = max(self.config.copy_part_size, -(-item.size // MAX_PARTS))
         ranges = [(start, min(start + part_size, item.size) - 1) for start in range(0, item.size, part_size)]
-        created = self.target_client.create_multipart_upload(Bucket=self.target.bucket, Key=self.target.key(item.key), Metadata=self._metadata(item))
-        upload = _Multipart(item.key, created["UploadId"], len(ranges))
-        self._open_uploads.append(upload)
+        upload_id = self._create_upload(item, resumable=False)
+        etags: dict[int, str] = {}
 
-        def job(number: int, first: int, last: int) -> None:
-            common = {"Bucket": self.target.bucket, "Key": self.target.key(item.key), "UploadId": upload.upload_id, "PartNumber": number}
-            if server_side:
+        def part(number: int, first: int, last: int) -> None:
+            self._check_cancel()
+            with s3_errors(self.target):
                 answer = self.target_client.upload_part_copy(
-                    CopySource={"Bucket": source.bucket, "Key": source.key}, CopySourceRange=f"bytes={first}-{last}", **common
+                    Bucket=self.target.bucket,
+                    Key=self._target_key(item.key),
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    CopySource={"Bucket": source.bucket, "Key": source.key},
+                    CopySourceIfMatch=f'"{source.etag}"',
+                    CopySourceRange=f"bytes={first}-{last}",
                 )
-                etag = answer["CopyPartResult"]["ETag"]
-            else:
-                body = self.source_client.get_object(Bucket=source.bucket, Key=source.key, Range=f"bytes={first}-{last}")["Body"].read()
-                etag = self.target_client.upload_part(Body=body, **common)["ETag"]
+            etags[number] = answer["CopyPartResult"]["ETag"].strip('"')
             self.progress.advanced(item.key, last - first + 1)
-            if upload.part_done(number, etag):
-                parts = [{"PartNumber": n, "ETag": upload.parts[n]} for n in sorted(upload.parts)]
-                self.target_client.complete_multipart_upload(
-                    Bucket=self.target.bucket, Key=self.target.key(item.key), UploadId=upload.upload_id, MultipartUpload={"Parts": parts}
+
+        self._wait_all([self._parts.submit(part, n, a, b) for n, (a, b) in enumerate(ranges, start=1)])
+        etag = self._complete(item, upload_id, [etags[n] for n in range(1, len(ranges) + 1)], expected=None)
+        self._finish(item, etag, "copied server-side in parts from the planned source version")
+
+    # -- multipart bookkeeping -----------------------------------------------------------
+    def _create_upload(self, item: ManifestItem, resumable: bool, part_size: int = 0) -> str:
+        self._check_cancel()
+        with s3_errors(self.target):
+            created = self.target_client.create_multipart_upload(
+                Bucket=self.target.bucket, Key=self._target_key(item.key), Metadata=self._metadata(item)
+            )
+        upload_id = created["UploadId"]
+        with self._open_lock:
+            self._open[item.key] = _OpenUpload(item.key, upload_id, resumable)
+        if resumable:
+            resume.remember(self.target, self._target_key(item.key), upload_id, item.etag, part_size)
+        return upload_id
+
+    def _complete(self, item: ManifestItem, upload_id: str, part_etags: list[str], expected: str | None) -> str:
+        self._check_cancel()
+        parts = [{"PartNumber": n, "ETag": f'"{etag}"'} for n, etag in enumerate(part_etags, start=1)]
+        with s3_errors(self.target):
+            answer = self.target_client.complete_multipart_upload(
+                Bucket=self.target.bucket, Key=self._target_key(item.key), UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        with self._open_lock:
+            self._open.pop(item.key, None)
+        resume.forget(self.target, upload_id)
+        etag = answer["ETag"].strip('"')
+        if expected is not None and etag != expected:
+            raise DrtasksError(f"{self.target.url}/{item.key}: the target assembled ETag {etag}, the parts sent make {expected}")
+        return etag
+
+    def _resumed_parts(self, entry: PlanItem, part_size: int) -> dict[int, str]:
+        """Part number -> MD5 hex of the parts an interrupted upload already holds (right sizes only)."""
+        assert entry.item and entry.upload_id
+        found: dict[int, str] = {}
+        with s3_errors(self.target):
+            paginator = self.target_client.get_paginator("list_parts")
+            for page in paginator.paginate(Bucket=self.target.bucket, Key=self._target_key(entry.key), UploadId=entry.upload_id):
+                for part in page.get("Parts", []):
+                    number, size = int(part["PartNumber"]), int(part["Size"])
+                    expected = min(part_size, entry.item.size - (number - 1) * part_size)
+                    if size == expected:
+                        found[number] = part["ETag"].strip('"')
+        return found
+
+    # -- streamed copies -------------------------------------------------------------
+    def _source_part_size(self, item: ManifestItem) -> int | None:
+        """The source's own part size when its ETag says it was written in parts (HEAD of part 1)."""
+        assert item.source
+        count = _parts_in(item.source.etag)
+        if count is None:
+            return None
+        from botocore.exceptions import ClientError
+
+        try:
+            with s3_errors(self.source):
+                answer = self.source_client.head_object(Bucket=item.source.bucket, Key=item.source.key, PartNumber=1)
+        except DrtasksError:
+            return None  # the server cannot tell: the object is read twice instead
+        except ClientError:  # pragma: no cover
+            return None
+        size = int(answer.get("ContentLength", 0))
+        if size <= 0 or not (size * (count - 1) < item.size <= size * count):
+            return None
+        return size
+
+    def _stream_small(self, item: ManifestItem) -> None:
+        """One GET, proven against the source's ETag (or a second read), then one PUT."""
+        problem = ""
+        for _attempt in range(self.config.read_attempts):
+            self._check_cancel()
+            body = _read_exactly(self._get(item)["Body"], item.size + 1)
+            if len(body) != item.size:
+                problem = f"read {len(body)} of {item.size} bytes"
+                continue
+            digest = SourceDigest(item.etag, item.size, item.size if _parts_in(item.etag) == 1 else None)
+            digest.update(body)
+            verdict = digest.matches()
+            if verdict is None:
+                again = _read_exactly(self._get(item)["Body"], item.size + 1)
+                verdict = _md5(again).digest() == digest.whole.digest()
+            if not verdict:
+                problem = "the bytes read do not match the source's checksum"
+                continue
+            etag = self._put(item, body, digest.whole.digest())
+            self.progress.advanced(item.key, item.size)
+            self._finish(item, etag, "streamed, source checksum and target MD5 confirmed")
+            return
+        raise DrtasksError(f"{self._source_url(item)}: {problem} on {self.config.read_attempts} reads; nothing was written for it")
+
+    def _source_url(self, item: ManifestItem) -> str:
+        assert item.source
+        return f"s3://{item.source.bucket}/{item.source.key} at {self.source.endpoint_url or 'AWS'}"
+
+    def _stream_parts(self, entry: PlanItem) -> None:
+        """Read the source once, in order, hashing it; upload its parts on the parts pool meanwhile."""
+        item = entry.item
+        assert item and item.source
+        source_part = self._source_part_size(item)
+        if source_part and source_part >= MIN_PART and math.ceil(item.size / source_part) <= MAX_PARTS:
+            part_size = source_part  # same parts as the source: the target's ETag will equal the source's
+        else:
+            part_size = max(self.config.part_size, -(-item.size // MAX_PARTS))
+        count = math.ceil(item.size / part_size)
+        uploaded: dict[int, str] = {}
+        upload_id = None
+        if entry.upload_id:
+            journal = resume.recall(self.target, self._target_key(entry.key), entry.upload_id)
+            if journal and journal.part_size == part_size and journal.source_etag == item.etag:
+                upload_id = entry.upload_id
+                uploaded = self._resumed_parts(entry, part_size)
+                with self._open_lock:
+                    self._open[item.key] = _OpenUpload(item.key, upload_id, True, len(uploaded))
+            else:
+                self._abort(entry.key, entry.upload_id)
+        if upload_id is None:
+            upload_id = self._create_upload(item, resumable=True, part_size=part_size)
+
+        def send(number: int, chunk: bytes, digest: bytes) -> None:
+            try:
+                self._check_cancel()
+                with s3_errors(self.target):
+                    answer = self.target_client.upload_part(
+                        Bucket=self.target.bucket,
+                        Key=self._target_key(item.key),
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=chunk,
+                        ContentMD5=_content_md5(digest),
+                    )
+                etag = answer["ETag"].strip('"')
+                if etag != digest.hex():
+                    raise DrtasksError(f"{self.target.url}/{item.key}: part {number} answered ETag {etag}, its MD5 is {digest.hex()}")
+                uploaded[number] = etag
+                with self._open_lock:
+                    if item.key in self._open:
+                        self._open[item.key].parts_done += 1
+                self.progress.advanced(item.key, len(chunk))
+            finally:
+                self._buffers.release()
+
+        problem = ""
+        for _attempt in range(self.config.read_attempts):
+            self._check_cancel()
+            digest = SourceDigest(item.etag, item.size, source_part)
+            body = self._get(item)["Body"]
+            futures: list[Future[None]] = []
+            problem = ""
+            try:
+                for number in range(1, count + 1):
+                    want = min(part_size, item.size - (number - 1) * part_size)
+                    self._buffers.acquire()
+                    try:
+                        self._check_cancel()
+                        chunk = _read_exactly(body, want)
+                    except BaseException:
+                        self._buffers.release()
+                        raise
+                    if len(chunk) < want:
+                        self._buffers.release()
+                        problem = f"read {(number - 1) * part_size + len(chunk)} of {item.size} bytes"
+                        break
+                    digest.update(chunk)
+                    part_digest = _md5(chunk).digest()
+                    if uploaded.get(number) == part_digest.hex():
+                        self._buffers.release()  # the target already holds exactly this part
+                        self.progress.advanced(item.key, want)
+                        continue
+                    futures.append(self._parts.submit(send, number, chunk, part_digest))
+                if not problem and _read_exactly(body, 1):
+                    problem = f"the source holds more than the {item.size} bytes listed"
+            finally:
+                body.close()
+                self._wait_all(futures)
+            if problem:
+                continue
+            verdict = digest.matches()
+            if verdict is None:
+                verdict = self._whole_md5_again(item) == digest.whole.hexdigest()
+            if verdict:
+                break
+            problem = "the bytes read do not match the source's checksum"
+        else:
+            self._abort(item.key, upload_id)
+            raise DrtasksError(f"{self._source_url(item)}: {problem} on {self.config.read_attempts} reads; nothing was written for it")
+        part_etags = [uploaded[n] for n in range(1, count + 1)]
+        expected = composite_etag(bytes.fromhex(e) for e in part_etags)
+        etag = self._complete(item, upload_id, part_etags, expected)
+        self._finish(item, etag, "streamed in parts, source checksum and every part's MD5 confirmed")
+
+    def _whole_md5_again(self, item: ManifestItem) -> str:
+        """Read the whole object once more (its ETag cannot decide): both reads must agree."""
+        body = self._get(item)["Body"]
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            while chunk := _read_exactly(body, 4 * MiB):
+                self._check_cancel()
+                digest.update(chunk)
+        finally:
+            body.close()
+        return digest.hexdigest()  # a broken read gives another digest: the copy is then not proven
+
+    # -- aborts and deletes ----------------------------------------------------------
+    def _abort(self, relative: str, upload_id: str) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            with s3_errors(self.target):
+                self.target_client.abort_multipart_upload(Bucket=self.target.bucket, Key=self._target_key(relative), UploadId=upload_id)
+        except DrtasksError as error:
+            if "NoSuchUpload" not in error.message:
+                raise
+        except ClientError:  # pragma: no cover
+            raise
+        with self._open_lock:
+            if relative in self._open and self._open[relative].upload_id == upload_id:
+                del self._open[relative]
+        resume.forget(self.target, upload_id)
+
+    def _delete(self, keys: list[str]) -> None:
+        """DeleteObjects in batches of 1000, the batches in parallel."""
+
+        def batch(chunk: list[str]) -> None:
+            self._check_cancel()
+            with s3_errors(self.target):
+                answer = self.target_client.delete_objects(
+                    Bucket=self.target.bucket, Delete={"Objects": [{"Key": self._target_key(k)} for k in chunk], "Quiet": True}
                 )
-                self._open_uploads.remove(upload)
-                self.progress.finished_object(item.key)
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise DrtasksError(f"S3 refused to delete s3://{self.target.bucket}/{first.get('Key')}: {first.get('Code')}")
+            for key in chunk:
+                self.progress.finished_object(key)
 
-        return [lambda n=n, a=a, b=b: job(n, a, b) for n, (a, b) in enumerate(ranges, start=1)]
+        self._wait_all([self._objects.submit(batch, keys[i : i + 1000]) for i in range(0, len(keys), 1000)])
 
-    def _jobs_for(self, entry: PlanItem) -> list[Callable[[], None]]:
+    # -- phases ----------------------------------------------------------------------
+    def _jobs_for(self, entry: PlanItem) -> Callable[[], None]:
         item = entry.item
         assert item is not None
         if item.source is None:
-            return [lambda: self._put_content(item)]
+            return lambda: self._write_content(item)
         if self.plan.server_side:
             if item.size > self.config.copy_threshold:
-                return self._part_jobs(item, server_side=True)
-            return [lambda: self._copy_whole(item)]
-        if item.size > self.config.part_size:
-            return self._part_jobs(item, server_side=False)
-        return [lambda: self._stream_whole(item)]
+                return lambda: self._copy_parts(entry)
+            return lambda: self._copy_whole(item)
+        if item.size > self.config.part_size or entry.upload_id:
+            return lambda: self._stream_parts(entry)
+        return lambda: self._stream_small(item)
 
-    def _delete(self, keys: list[str]) -> None:
-        for start in range(0, len(keys), 1000):
-            batch = keys[start : start + 1000]
-            answer = self.target_client.delete_objects(
-                Bucket=self.target.bucket, Delete={"Objects": [{"Key": self.target.key(k)} for k in batch], "Quiet": True}
-            )
-            if answer.get("Errors"):
-                first = answer["Errors"][0]
-                raise DrtasksError(f"S3 refused to delete {first.get('Key')}: {first.get('Code')}")
-            for key in batch:
-                self.progress.finished_object(key)
-
-    # -- the whole plan ------------------------------------------------------------------
-    def _run_phase(self, pool: ThreadPoolExecutor, entries: list[PlanItem]) -> None:
-        futures: list[Future[None]] = []
-        for entry in entries:
-            for job in self._jobs_for(entry):
-                futures.append(pool.submit(job))
+    def _wait_all(self, futures: list[Future[None]]) -> None:
+        """Wait for every future; the first failure cancels the rest and is raised."""
+        if not futures:
+            return
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in pending:
-            future.cancel()
-        for future in done:
-            error = future.exception()
-            if error is not None:
-                raise error
+        if any(f.exception() is not None for f in done):
+            # Queued jobs still run, see the cancel flag at once and stop: a part job must run to
+            # give back its buffer, so none is dropped from its queue.
+            self._cancel.set()
+            wait(pending)
+            errors = [f.exception() for f in futures if f.done() and f.exception() is not None]
+            raise next((e for e in errors if not isinstance(e, _Cancelled)), errors[0])  # type: ignore[misc]
 
-    def run(self) -> None:
-        writes = [entry for entry in self.plan.items if entry.writes]
-        deletes = [entry.key for entry in self.plan.items if entry.action is Action.DELETE]
-        self.progress.started(sum(entry.source_size or 0 for entry in writes), len(writes) + len(deletes))
-        data = [entry for entry in writes if not (entry.item and entry.item.final)]
-        final = [entry for entry in writes if entry.item and entry.item.final]
-        with s3_errors(self.target), ThreadPoolExecutor(self.config.max_concurrency, thread_name_prefix="drtasks") as pool:
-            try:
-                self._run_phase(pool, data)
-                self._run_phase(pool, final)  # only once every data object is in place
-                if deletes:
-                    self._delete(deletes)
-            except BaseException:
-                self._abort_open_uploads()
-                raise
+    def _write_phase(self, entries: list[PlanItem]) -> None:
+        self._wait_all([self._objects.submit(self._jobs_for(entry)) for entry in entries])
 
-    def _abort_open_uploads(self) -> None:
-        for upload in list(self._open_uploads):
-            try:
-                self.target_client.abort_multipart_upload(Bucket=self.target.bucket, Key=self.target.key(upload.key), UploadId=upload.upload_id)
-            except Exception:  # noqa: BLE001 - best effort clean-up while another error propagates
-                pass
-
-
-def apply(plan: Plan, source_client: Any, target_client: Any, config: TransferConfig | None = None, progress: Progress | None = None) -> None:
-    """Execute exactly the plan's writes and deletes."""
-    Transfer(plan, source_client, target_client, config or TransferConfig(), progress or NoProgress()).run()
-
-
-@dataclass(frozen=True)
-class Check:
-    key: str
-    ok: bool
-    detail: str
-
-
-def verify(plan: Plan, target_client: Any) -> list[Check]:
-    """After a transfer: every planned object is there with the right size and checksum, deletions gone."""
-    target = plan.target
-    present = list_target(target_client, target)
-    with s3_errors(target):
+    def _recheck(self, entries: list[PlanItem]) -> list[Check]:
+        """List the target once: every planned object as proven, every deleted one gone."""
+        present = list_target(self.target_client, self.target)
         checks: list[Check] = []
-        for entry in plan.items:
+        for entry in entries:
             found = present.get(entry.key)
             if entry.action is Action.DELETE:
                 checks.append(Check(entry.key, found is None, "deleted" if found is None else "still present"))
                 continue
-            item = entry.item
-            assert item is not None
+            if entry.action is Action.ABORT:
+                continue
+            evidence = self._evidence.get(entry.key)
+            expected_etag = evidence.etag if evidence else entry.target_etag
+            expected_size = evidence.size if evidence else entry.target_size
             if found is None:
                 checks.append(Check(entry.key, False, "missing"))
-            elif found.size != item.size:
-                checks.append(Check(entry.key, False, f"size {found.size} != {item.size}"))
-            elif found.etag == item.etag:
-                checks.append(Check(entry.key, True, "size and checksum match"))
+            elif found.size != expected_size:
+                checks.append(Check(entry.key, False, f"size {found.size} != {expected_size}"))
+            elif found.etag != expected_etag:
+                checks.append(Check(entry.key, False, "changed by someone else since it was written" if evidence else "changed since the plan"))
             else:
+                checks.append(Check(entry.key, True, evidence.how if evidence else "unchanged, still in place"))
+        return checks
+
+    def _evidence_checks(self, entries: list[PlanItem]) -> list[Check]:
+        checks = []
+        for entry in entries:
+            evidence = self._evidence.get(entry.key)
+            if evidence is not None:
+                checks.append(Check(entry.key, True, evidence.how))
+            elif entry.action is Action.UNCHANGED:
+                checks.append(Check(entry.key, True, "unchanged"))
+        return checks
+
+    def run(self) -> list[Check]:
+        from drtasks.lease import Lease
+
+        plan = self.plan
+        writes = [e for e in plan.items if e.writes]
+        deletes = [e.key for e in plan.items if e.action is Action.DELETE]
+        aborts = [e for e in plan.items if e.action is Action.ABORT]
+        data = [e for e in writes if not e.final]
+        markers = [e for e in writes if e.final]
+        self.progress.started(sum(e.source_size or 0 for e in writes), len(writes) + len(deletes))
+        lease = None
+        try:
+            if plan.lease and not plan.put_only and (writes or deletes or aborts):
+                lease = Lease(self.target_client, self.target).acquire()
+            for entry in aborts:
+                self._abort(entry.key, entry.upload_id or "")
+            unmark = [e.key for e in plan.items if e.unmark]
+            if unmark:
+                self._delete(unmark)
+            self._write_phase(data)
+            if deletes:
+                self._delete(deletes)
+            watched = [e for e in plan.items if not e.final and e.item is not None or e.action is Action.DELETE]
+            checks = self._evidence_checks(watched) if plan.put_only else self._recheck(watched)
+            failed = [c for c in checks if not c.ok]
+            if failed:
+                raise TransferFailed(
+                    f"{self.target.url} could not be proven ({failed[0].key}: {failed[0].detail}"
+                    f"{f' and {len(failed) - 1} more' if len(failed) > 1 else ''}); "
+                    "its completion markers were not written; run the command again to repair it",
+                    checks,
+                )
+            if lease is not None:
+                lease.ensure_held()
+            self._write_phase(markers)
+            return checks + self._evidence_checks(markers)
+        except KeyboardInterrupt:
+            self._cancel.set()
+            self._settle()
+            raise TransferFailed(
+                f"interrupted: {self.target.url} is partial and does not look complete (its completion markers were not "
+                "written); run the same command again to complete it",
+                code=130,
+            ) from None
+        except _Cancelled:  # pragma: no cover - only raised after another failure that wins
+            self._settle()
+            raise DrtasksError(f"{self.target.url}: transfer cancelled") from None
+        except BaseException:
+            self._cancel.set()
+            self._settle()
+            raise
+        finally:
+            self._objects.shutdown(wait=True, cancel_futures=True)
+            self._parts.shutdown(wait=True)
+            if lease is not None:
+                lease.release()
+
+    def _settle(self) -> None:
+        """After a failure: let running jobs stop, then abort uploads no re-run could resume."""
+        self._objects.shutdown(wait=True, cancel_futures=True)  # queued object jobs hold no buffer
+        self._parts.shutdown(wait=True)
+        with self._open_lock:
+            open_uploads = list(self._open.values())
+        for upload in open_uploads:
+            if upload.resumable and upload.parts_done:
+                continue  # journaled: the next plan resumes it
+            try:
+                self._abort(upload.key, upload.upload_id)
+            except Exception:  # noqa: BLE001 - best effort while another error propagates; the next plan lists it
+                pass
+
+
+def apply(
+    plan: Plan, source_client: Any, target_client: Any, config: TransferConfig | None = None, progress: Progress | None = None
+) -> list[Check]:
+    """Execute exactly the plan's writes and deletes; returns the proof of every planned object.
+
+    Raises TransferFailed (completion markers not written) when the target cannot be proven.
+    """
+    return Transfer(plan, source_client, target_client, config or TransferConfig(), progress or NoProgress()).run()
+
+
+def verify(plan: Plan, target_client: Any) -> list[Check]:
+    """Re-read the target's listing and compare it with the plan (for a target that may be listed)."""
+    from drtasks.s3 import ObjectInfo
+
+    if plan.put_only:
+        raise ValueError("a put-only target cannot be read back; its proof comes from apply()")
+    target = plan.target
+    present: dict[str, ObjectInfo] = list_target(target_client, target)
+    checks: list[Check] = []
+    for entry in plan.items:
+        found = present.get(entry.key)
+        if entry.action is Action.DELETE:
+            checks.append(Check(entry.key, found is None, "deleted" if found is None else "still present"))
+            continue
+        if entry.action is Action.ABORT or entry.item is None:
+            continue
+        item = entry.item
+        if found is None:
+            checks.append(Check(entry.key, False, "missing"))
+        elif found.size != item.size:
+            checks.append(Check(entry.key, False, f"size {found.size} != {item.size}"))
+        elif found.etag == item.etag:
+            checks.append(Check(entry.key, True, "size and checksum match"))
+        else:
+            with s3_errors(target):
                 metadata = target_client.head_object(Bucket=target.bucket, Key=found.key).get("Metadata", {})
-                same = metadata.get(SOURCE_ETAG_METADATA) == item.etag
-                checks.append(Check(entry.key, same, "size and source checksum match" if same else "checksum differs"))
+            same = metadata.get(SOURCE_ETAG_METADATA) == item.etag
+            checks.append(Check(entry.key, same, "size and source checksum match" if same else "checksum differs"))
     return checks
+
+
+def resumable_for(target: S3Location, server_side: bool) -> Callable[[Any, ManifestItem], bool]:
+    """For plan_upload: an unfinished upload is resumed when the journal ties it to this source object."""
+
+    def decide(pending: Any, item: ManifestItem) -> bool:
+        if server_side or item.source is None:
+            return False
+        entry = resume.recall(target, pending.key, pending.upload_id)
+        return entry is not None and entry.source_etag == item.etag
+
+    return decide

@@ -73,7 +73,7 @@ def test_without_a_running_container_auto_builds_from_s3(dr_dir: Path, s3_server
 def test_dry_run_writes_nothing_and_rerun_is_a_no_op(dr_dir: Path, s3_server: Any, tmp_path: Path) -> None:
     dry = drtasks("car-zip", "--from", "s3", "-d", "-o", str(tmp_path / "out") + "/", dr_dir=dr_dir)
     assert dry.code == 0, dry.err
-    assert "Dry run: nothing was written." in dry.out and "carfile.tar.gz" in dry.out
+    assert "Dry run: nothing was written." in dry.err and "carfile.tar.gz" in dry.out
     assert car_file(s3_server, upload_bucket_of(dr_dir)) is None and not (tmp_path / "out").exists()
     assert drtasks("car-zip", "--from", "s3", "-f", dr_dir=dr_dir).code == 0
     again = drtasks("car-zip", "--from", "s3", "-f", dr_dir=dr_dir)

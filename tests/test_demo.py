@@ -44,13 +44,14 @@ def test_demo_seeds_uploads_reuploads_and_packs_for_the_car(tmp_path: Path, home
     assert "Seeded a sample trained model" in out
     assert "someones-real-bucket" not in out
     first, second, car = out.split("1. upload")[1], out.split("2. upload again")[1], out.split("3. car-zip")[1]
-    assert "+ " in first and "Uploaded checkpoint 19_Step-" in first
+    assert "+ " in first and "uploaded checkpoint 19_Step-" in first
     assert "12 unchanged" in second and "Nothing to do" in second
     assert "model_13.pb" in car and "agent/model.pb" in car and "carfile.tar.gz" in car
     assert (tmp_path / "profiles" / "demo.yaml").is_file()
 
     # The written profile drives the same model from the user's own commands.
-    plan = json.loads(drtasks("upload", "--profile", "demo", "--dry-run", "--json", dr_dir=tmp_path, env=home).out)
-    assert {item["action"] for item in plan["items"]} == {"unchanged"}
+    chain = json.loads(drtasks("upload", "--profile", "demo", "--dry-run", "--json", dr_dir=tmp_path, env=home).out)
+    assert chain["profile"] == "demo" and chain["chain"] == ["upload"]
+    assert {item["action"] for item in chain["steps"][0]["items"]} == {"unchanged"}
     again = drtasks("demo", dr_dir=tmp_path, env=home, timeout=300)
     assert again.code == 0 and "Seeded" not in again.out

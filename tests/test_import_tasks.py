@@ -124,7 +124,7 @@ def test_dry_run_checks_the_upload_and_imports_nothing(dr_dir: Path, console_api
     result = drtasks("import-model", "--dry-run", dr_dir=dr_dir)
 
     assert result.code == 0, result.text
-    assert "nothing was imported" in result.err
+    assert "Dry run: nothing was written or imported." in result.err
     assert console_api.calls("ImportModel") == []
 
 
@@ -442,7 +442,10 @@ def test_upload_json_with_import_keeps_standard_output_for_the_plan(dr_dir: Path
     result = drtasks("upload", "-f", "--json", "--import", dr_dir=dr_dir)
 
     assert result.code == 0, result.text
-    plan = json.loads(result.out)  # nothing but the plan on stdout
+    chain = json.loads(result.out)  # nothing but the plan on stdout
+    assert chain["chain"] == ["upload", "import"]
+    plan, call = chain["steps"]
     assert plan["summary"]["add"] == len(plan["items"])
+    assert call["target"] == "console" and call["name"] == "race-model-1"
     assert "Import of 'race-model-1' started" in result.err
     assert len(console_api.calls("ImportModel")) == 1

@@ -31,6 +31,13 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def upload_plan(stdout: str) -> dict[str, Any]:
+    """The upload step's plan from the JSON a one-step chain prints."""
+    chain = json.loads(stdout)
+    assert chain["chain"] == ["upload"]
+    return chain["steps"][0]
+
+
 
 
 @pytest.fixture
@@ -128,7 +135,7 @@ def test_dry_run_shows_the_plan_and_writes_nothing(dr_dir: Path, s3_server: Any,
 def test_json_plan_lists_every_key_with_action_and_sizes(dr_dir: Path, model: Any) -> None:
     result = drtasks("upload", "--dry-run", "--json", dr_dir=dr_dir)
     assert result.code == 0, result.err
-    plan = json.loads(result.out)
+    plan = upload_plan(result.out)
     assert plan["transfer"] == "server-side copy"
     assert {item["action"] for item in plan["items"]} == {"add"}
     keys = {item["key"] for item in plan["items"]}
@@ -142,7 +149,7 @@ def test_json_plan_lists_every_key_with_action_and_sizes(dr_dir: Path, model: An
 def test_re_upload_of_an_unchanged_model_skips_everything(dr_dir: Path) -> None:
     assert drtasks("upload", "-f", dr_dir=dr_dir).code == 0
     again = drtasks("upload", "--dry-run", "--json", dr_dir=dr_dir)
-    plan = json.loads(again.out)
+    plan = upload_plan(again.out)
     assert {item["action"] for item in plan["items"]} == {"unchanged"}
     assert plan["summary"]["bytes_to_move"] == plan["summary"]["bytes_copied_server_side"] == 0
     forced = drtasks("upload", "-f", dr_dir=dr_dir)
@@ -155,11 +162,15 @@ def test_a_changed_object_is_replaced_and_the_reason_is_given(dr_dir: Path, s3_s
     client.put_object(Bucket=upload_bucket, Key=f"{UPLOAD_PREFIX}/reward_function.py", Body=b"x")
     original = client.get_object(Bucket=upload_bucket, Key=f"{UPLOAD_PREFIX}/ip/hyperparameters.json")["Body"].read()
     client.put_object(Bucket=upload_bucket, Key=f"{UPLOAD_PREFIX}/ip/hyperparameters.json", Body=original[:-1] + b"X")
-    plan = json.loads(drtasks("upload", "--dry-run", "--json", dr_dir=dr_dir).out)
+    plan = upload_plan(drtasks("upload", "--dry-run", "--json", dr_dir=dr_dir).out)
     reasons = {item["key"].split("/", 1)[1]: (item["action"], item["reason"]) for item in plan["items"] if item["action"] != "unchanged"}
     assert reasons["reward_function.py"][0] == "replace" and "size differs" in reasons["reward_function.py"][1]
     assert reasons["ip/hyperparameters.json"] == ("replace", "checksum differs")
-    assert len(reasons) == 2
+    # Data changes: the completion markers go first and come back last, and the plan says so.
+    markers = {item["key"].split("/", 1)[1] for item in plan["items"] if item.get("removed_first")}
+    assert markers == {"model/deepracer_checkpoints.json", "model/.coach_checkpoint", "model_metadata.json"}
+    assert all("removed before the data changes, written" in reasons[key][1] for key in markers)
+    assert len(reasons) == 5
 
 
 def test_wipe_deletes_only_stray_keys_under_the_upload_prefix(dr_dir: Path, s3_server: Any, model: Any, upload_bucket: str) -> None:
@@ -174,7 +185,7 @@ def test_wipe_deletes_only_stray_keys_under_the_upload_prefix(dr_dir: Path, s3_s
 
     result = drtasks("upload", "-f", "--wipe", dr_dir=dr_dir)
     assert result.code == 0, result.err
-    assert "delete" in result.out and f"{UPLOAD_PREFIX}/stray.txt" in result.out
+    assert "delete" in result.out and "stray.txt" in result.out and f"-> s3://{upload_bucket}/{UPLOAD_PREFIX} " in result.out
     assert_race_layout(s3_server, model, upload_bucket, model.last)
     assert objects(client, upload_bucket, f"{UPLOAD_PREFIX}-2") == {"keep.txt": b"old"}
     assert objects(client, upload_bucket, "race-model-10") == {"keep.txt": b"old"}
@@ -183,7 +194,7 @@ def test_wipe_deletes_only_stray_keys_under_the_upload_prefix(dr_dir: Path, s3_s
 
 def test_prefix_flag_sets_both_source_and_target_prefix(dr_dir: Path, s3_server: Any, model: Any, upload_bucket: str) -> None:
     other = seed_model(s3_server.client(), model.bucket, "another-model", checkpoints=(3, 5), seed=7)
-    result = drtasks("upload", "-f", "-p", "another-model", dr_dir=dr_dir)
+    result = drtasks("upload", "-f", "-P", "another-model", dr_dir=dr_dir)
     assert result.code == 0, result.err
     assert_race_layout(s3_server, other, upload_bucket, 5, prefix="another-model")
     assert objects(s3_server.client(), upload_bucket, UPLOAD_PREFIX) == {}
@@ -195,7 +206,7 @@ def test_local_uploads_into_the_training_bucket_and_refuses_the_source_itself(dr
     uploaded = objects(s3_server.client(), model.bucket, UPLOAD_PREFIX)
     assert f"model/model_{model.last}.pb" in uploaded
 
-    same = drtasks("upload", "-f", "-L", "-p", model.prefix, dr_dir=dr_dir)
+    same = drtasks("upload", "-f", "-L", "-P", model.prefix, dr_dir=dr_dir)
     assert same.code != 0 and "is the source itself" in same.err and "Traceback" not in same.text
 
 
@@ -204,12 +215,12 @@ def test_cross_endpoint_upload_streams_between_two_servers(dr_dir: Path, s3_serv
     client_b.create_bucket(Bucket="remote-uploads")
     with open(dr_dir / "run.env", "a") as env:
         env.write(f"DR_UPLOAD_S3_ENDPOINT_URL={s3_server_b.endpoint_url}\nDR_UPLOAD_S3_PROFILE={s3_server_b.aws_profile}\nDR_UPLOAD_S3_BUCKET=remote-uploads\n")
-    plan = json.loads(drtasks("upload", "-d", "--json", dr_dir=dr_dir).out)
+    plan = upload_plan(drtasks("upload", "-d", "--json", dr_dir=dr_dir).out)
     assert plan["transfer"] == "stream" and plan["summary"]["bytes_copied_server_side"] == 0
     result = drtasks("upload", "-f", dr_dir=dr_dir)
     assert result.code == 0, result.err
     assert_race_layout(s3_server_b, model, "remote-uploads", model.last)
-    again = json.loads(drtasks("upload", "-d", "--json", dr_dir=dr_dir).out)
+    again = upload_plan(drtasks("upload", "-d", "--json", dr_dir=dr_dir).out)
     assert {item["action"] for item in again["items"]} == {"unchanged"}
 
 
@@ -246,7 +257,7 @@ def test_dr_upload_model_with_combined_switches_equals_inv_upload(dr_dir: Path, 
     via_drfc = run("dr-upload-model", "-bf", dr_dir=dr_dir)
     assert via_drfc.code == 0, via_drfc.err
     first = objects(s3_server.client(), upload_bucket, UPLOAD_PREFIX)
-    via_inv = json.loads(drtasks("upload", "-b", "-f", "-d", "--json", dr_dir=dr_dir).out)
+    via_inv = upload_plan(drtasks("upload", "-b", "-f", "-d", "--json", dr_dir=dr_dir).out)
     assert {item["action"] for item in via_inv["items"]} == {"unchanged"}
     assert_race_layout(s3_server, model, upload_bucket, model.best)
     assert len(first) == len(via_inv["items"])

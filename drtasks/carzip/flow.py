@@ -149,4 +149,4 @@ def write_file(write: FileWrite, archive: CarArchive) -> None:
     except OSError as error:
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
-        raise DrtasksError(f"--output {write.path}: cannot write ({_oserror(error)}); nothing was written there") from None
+        raise DrtasksError(f"--output {write.path}: cannot write the archive ({_oserror(error)})") from None

@@ -55,6 +55,8 @@ class CarZipSection(_Section):
 
 
 Checkpoint = Union[Literal["last", "best"], int]
+# What `inv ship` may run, in the order it runs them.
+StepName = Literal["increment", "upload", "import", "submit", "car-zip", "car-push"]
 
 
 class Profile(_Section):
@@ -68,6 +70,7 @@ class Profile(_Section):
     checkpoint: Checkpoint | None = None
     import_: ImportSection = Field(default_factory=ImportSection, alias="import")
     car_zip: CarZipSection = Field(default_factory=CarZipSection)
+    steps: list[StepName] | None = None  # what `inv ship` runs for this profile (default: upload)
     env: dict[str, Union[str, int, float, bool]] = Field(default_factory=dict)
 
     @field_validator("checkpoint")
@@ -75,6 +78,17 @@ class Profile(_Section):
     def _non_negative(cls, value: Checkpoint | None) -> Checkpoint | None:
         if isinstance(value, int) and value < 0:
             raise ValueError("a checkpoint number is 0 or more")
+        return value
+
+    @field_validator("steps")
+    @classmethod
+    def _each_once(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("list at least one step")
+            repeated = sorted({step for step in value if value.count(step) > 1})
+            if repeated:
+                raise ValueError(f"{', '.join(repeated)} listed twice")
         return value
 
     @field_validator("env")
@@ -299,6 +313,14 @@ def load_file(name: str, path: Path) -> LoadedProfile:
         line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), 1)
         raise DrtasksError(f"{path}:{line}: {_explain(first)}") from None
     return LoadedProfile(name, path, profile, lines)
+
+
+def steps_of(name: str, dr_dir: Path) -> list[str] | None:
+    """The steps the profile (or the nearest profile it extends) lists for `inv ship`."""
+    for loaded in reversed(load_chain(name, dr_dir)):
+        if loaded.profile.steps is not None:
+            return list(loaded.profile.steps)
+    return None
 
 
 def load_chain(name: str, dr_dir: Path) -> list[LoadedProfile]:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke import Collection
 
-from drtasks.tasks.common import checkpoint_flags, confirm, drtask, settings_for
+from drtasks.tasks.common import checkpoint_flags, drtask
+
+if TYPE_CHECKING:
+    from drtasks.chain import ChainRequest
 
 
 @dataclass
@@ -23,70 +26,29 @@ class CarZipRequest:
     name: str | None = None
     force: bool = False
     dry_run: bool = False
+    json: bool = False
     overrides: dict[str, tuple[str, str]] | None = None  # DR_* -> (value, origin), above every layer
 
 
+def car_zip_chain(request: CarZipRequest) -> "ChainRequest":
+    from drtasks.chain import ChainRequest, StepSpec
+    from drtasks.steps.carzip import CarZipOptions
+
+    options = CarZipOptions(request.source, request.container, request.local, request.output, request.upload, request.name)
+    flags = {**checkpoint_flags(request.best, request.checkpoint), **(request.overrides or {})}
+    return ChainRequest(request.profile, [StepSpec("car-zip", options)], flags)
+
+
 def run_car_zip(request: CarZipRequest) -> None:
-    from rich.table import Table
+    from drtasks.tasks.runner import RunOptions, run_chains
 
-    from drtasks import render
-    from drtasks.carzip import flow
-    from drtasks.config import targets
-    from drtasks.errors import DrtasksError
-    from drtasks.transfer import apply, verify
-
-    settings = settings_for(request.profile, {**checkpoint_flags(request.best, request.checkpoint), **(request.overrides or {})})
-    source = request.source or settings.get("DR_CAR_ZIP_SOURCE") or "auto"
-    container = request.container or settings.get("DR_CAR_ZIP_CONTAINER")
-    output = request.output or settings.get("DR_CAR_ZIP_OUTPUT")
-    upload = request.upload if request.upload is not None else (settings.get("DR_CAR_ZIP_UPLOAD", "True").lower() in ("true", "1", "yes"))
-    if not upload and not output:
-        raise DrtasksError("--no-upload needs --output FILE: otherwise the archive would go nowhere")
-
-    out = render.console()
-    archive = flow.build(flow.gather(settings, source, container))
-    table = Table(title=f"car archive from {archive.model.origin}", title_justify="left")
-    for column in ("member", "size", "sha256"):
-        table.add_column(column, justify="right" if column == "size" else "left")
-    for member in archive.members:
-        table.add_row(member.name, render.human(member.size), member.sha256)
-    out.print(table)
-    out.print(f"Archive: {render.human(len(archive.data))}, checked: one .pb, metadata at the root, under the car's 200 MB limit.")
-
-    plan = client = None
-    if upload:
-        target = targets.upload_location(settings, local=request.local)
-        plan, client = flow.plan_upload(archive, target)
-        render.print_plan(plan, out)
-    file_write = None
-    if output:
-        model_name = request.name or settings.get("DR_UPLOAD_S3_PREFIX") or "model"
-        file_write = flow.plan_file(archive, flow.output_path(output, model_name))
-        out.print(f"File: {file_write.action.value} {file_write.path} ({file_write.reason}); the car will name the model '{file_write.car_name}'.")
-
-    if request.dry_run:
-        out.print("Dry run: nothing was written.")
-        return
-    changes = (plan is not None and plan.changes) or (file_write is not None and file_write.action.value != "unchanged")
-    if not changes:
-        out.print("Nothing to do: the archive is already there.")
-        return
-    confirm("Write the car archive?", request.force)
-    # The local file first: a folder that cannot be written stops the task before any upload.
-    if file_write is not None and file_write.action.value != "unchanged":
-        flow.write_file(file_write, archive)
-        out.print(f"Wrote {file_write.path}.")
-    if plan is not None and plan.changes:
-        apply(plan, client, client)
-        checks = verify(plan, client)
-        if not all(check.ok for check in checks):
-            raise DrtasksError(f"verification of {plan.target.url}/{flow.CAR_FILE} failed")
-        out.print(f"Uploaded {plan.target.url}/{flow.CAR_FILE}.")
+    run_chains([car_zip_chain(request)], RunOptions(force=request.force, dry_run=request.dry_run, json=request.json, question="Write the car archive?"))
 
 
 @drtask(
-    short={"best": "b", "checkpoint": "c", "local": "L", "output": "o", "force": "f", "dry_run": "d", "from_": "s", "no_upload": "N"},
+    short={"profile": "p", "best": "b", "checkpoint": "c", "local": "L", "output": "o", "force": "f", "dry_run": "d", "from_": "s", "no_upload": "N", "json": "j"},
     help={
+        "json": "print the plan as JSON instead of tables",
         "profile": "named profile from profiles/",
         "from": "where the model comes from: container (the running training container, DRfC's way), s3, or auto (container when one runs, else s3)",
         "container": "the training container's name, when several run",
@@ -113,9 +75,10 @@ def car_zip(
     name: str | None = None,
     force: bool = False,
     dry_run: bool = False,
+    json: bool = False,
 ) -> None:
     """Make the physical car's .tar.gz (one .pb + model_metadata.json) and upload it as carfile.tar.gz."""
-    run_car_zip(CarZipRequest(profile, from_, container, best, checkpoint, local, output, False if no_upload else None, name, force, dry_run))
+    run_car_zip(CarZipRequest(profile, from_, container, best, checkpoint, local, output, False if no_upload else None, name, force, dry_run, json))
 
 
 namespace = Collection(car_zip)

@@ -1,19 +1,14 @@
-"""inv import-model and inv models: thin tasks over drtasks.importing (console or DRoA).
-
-``inv upload --import`` / ``--import-name`` call ``check_import_possible`` before uploading and
-``import_after_upload`` after it.
-"""
+"""inv import-model and inv models: thin tasks over the import step and drtasks.importing."""
 
 from __future__ import annotations
 
 import json as jsonlib
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from invoke import Collection
 
 from drtasks.errors import DrtasksError
-from drtasks.tasks.common import checkpoint_flags, confirm, drtask, settings_for
+from drtasks.tasks.common import checkpoint_flags, drtask, settings_for
 
 
 def import_flags(
@@ -34,133 +29,8 @@ def import_flags(
     return flags
 
 
-# ---------------------------------------------------------------------------- upload chaining
-
-
-def check_import_possible(settings: Any, name: str | None) -> None:
-    """Before `inv upload --import`: refuse what the import would refuse, while nothing is written."""
-    from drtasks.importing import droa_flow, flow
-
-    request = flow.resolve_request(settings, name)
-    if request.target == flow.CONSOLE:
-        flow.check_console_request(settings, request)
-        # A name clash (or a console that no longer answers) would waste the upload.
-        flow.refuse_existing_name(flow.console_client(settings), request.name)
-    else:
-        droa_flow.check_droa_request(settings, request)
-
-
-def import_after_upload(settings: Any, name: str | None, force: bool, local: bool, to_stderr: bool = False) -> None:
-    """After a successful `inv upload --import`: import what was just uploaded (no waiting).
-
-    ``to_stderr`` keeps standard output for the upload's JSON plan.
-    """
-    run_import(settings, name, wait=False, force=force, dry_run=False, local=local, to_stderr=to_stderr)
-
-
-# ---------------------------------------------------------------------------- the import
-
-
-def run_import(
-    settings: Any,
-    name: str | None = None,
-    *,
-    wait: bool = False,
-    force: bool = False,
-    dry_run: bool = False,
-    local: bool = False,
-    to_stderr: bool = False,
-) -> None:
-    from drtasks import render
-    from drtasks.importing import flow
-
-    request = flow.resolve_request(settings, name)
-    out = render.console(stderr=to_stderr)
-    if request.target == flow.CONSOLE:
-        _import_into_console(settings, request, out, wait=wait, force=force, dry_run=dry_run, local=local)
-    else:
-        _import_into_droa(settings, request, out, wait=wait, force=force, dry_run=dry_run)
-
-
-@contextmanager
-def status_reporter(out: Any, what: str) -> Iterator[Callable[[str], None]]:
-    """A rich spinner on a terminal; otherwise one line per status change."""
-    if out.is_terminal:
-        with out.status(f"{what}: waiting") as spinner:
-            yield lambda status: spinner.update(f"{what}: {status}")
-        return
-    last: list[str] = []
-
-    def line(status: str) -> None:
-        if not last or last[-1] != status:
-            last.append(status)
-            out.print(f"{what}: {status}")
-
-    yield line
-
-
-def _import_into_console(settings: Any, request: Any, out: Any, *, wait: bool, force: bool, dry_run: bool, local: bool) -> None:
-    from drtasks import render
-    from drtasks.config import targets
-    from drtasks.importing import console, flow
-    from drtasks.s3 import make_client
-
-    location = targets.upload_location(settings, local=local)
-    flow.check_console_request(settings, request)
-    client = flow.console_client(settings)
-    out.print(
-        f"Import {location.url} into the AWS DeepRacer console as '{request.name}' "
-        f"(role {flow.console_role(settings)})."
-    )
-    flow.check_uploaded_model(make_client(location), location)
-    flow.refuse_existing_name(client, request.name)
-    if dry_run:
-        render.console(stderr=True).print("Dry run: the model is importable; nothing was imported.")
-        return
-    confirm(f"Import it as '{request.name}'?", force)
-    arn = flow.import_into_console(settings, request, location, client)
-    out.print(f"Import of '{request.name}' started: {arn}")
-    if not wait:
-        out.print("Follow it with `inv models` (or pass --wait).")
-        return
-    with status_reporter(out, f"console model '{request.name}'") as report:
-        status = console.wait_for_model(client, arn, on_status=report, poll_seconds=flow.poll_seconds(settings))
-    out.print(f"Model '{request.name}' is {status}.")
-
-
-def _import_into_droa(settings: Any, request: Any, out: Any, *, wait: bool, force: bool, dry_run: bool) -> None:
-    from drtasks import render
-    from drtasks.importing import droa, droa_flow, flow
-    from drtasks.progress import progress_for
-
-    droa_flow.check_droa_request(settings, request)
-    session = droa_flow.sign_in(settings)
-    out.print(f"Signed in to {session.deployment.url} as {session.username}.")
-    job = droa_flow.prepare_droa_upload(settings, session, request)
-    render.print_plan(job.plan, out)
-    if dry_run:
-        render.console(stderr=True).print("Dry run: nothing was written or imported.")
-        return
-    confirm("Upload this model to DRoA and import it?", force)
-    with progress_for(out) as progress:
-        checks = droa_flow.execute_droa_upload(job, progress)
-    out.print(render.checks_table(checks, f"verified {job.plan.target.url}"))
-    failed = [check for check in checks if not check.ok]
-    if failed:
-        raise DrtasksError(f"verification failed for {len(failed)} object(s), nothing was imported: " + ", ".join(c.key for c in failed[:5]))
-    api = session.api()
-    model_id = api.import_model(job.bucket, job.prefix, request.name, request.description)
-    out.print(f"DRoA import of '{request.name}' started: model id {model_id}")
-    if not wait:
-        out.print("Follow it with `inv models --target droa` (or pass --wait).")
-        return
-    with status_reporter(out, f"DRoA model '{request.name}'") as report:
-        droa.wait_for_model(api, model_id, on_status=lambda status, _model: report(status), poll_seconds=flow.poll_seconds(settings))
-    out.print(f"Model '{request.name}' is READY in DRoA.")
-
-
 @drtask(
-    short={"force": "f", "dry_run": "d", "best": "b", "checkpoint": "c", "wait": "w", "name": "n", "target": "t", "description": "D", "profile": "p"},
+    short={"force": "f", "dry_run": "d", "best": "b", "checkpoint": "c", "wait": "w", "name": "n", "target": "t", "description": "D", "profile": "p", "json": "j"},
     help={
         "profile": "named profile from profiles/ (layered over system.env and run.env)",
         "name": "model name (1-64 letters, digits or '-'); default DR_IMPORT_NAME, else the upload prefix",
@@ -173,6 +43,7 @@ def _import_into_droa(settings: Any, request: Any, out: Any, *, wait: bool, forc
         "dry-run": "check everything (DRoA: show the upload plan) and import nothing",
         "best": "droa: upload the best checkpoint instead of the last",
         "checkpoint": "droa: upload checkpoint number N",
+        "json": "print the plan as JSON instead of a table",
     },
 )
 def import_model(
@@ -186,6 +57,7 @@ def import_model(
     dry_run: bool = False,
     best: bool = False,
     checkpoint: str | None = None,
+    json: bool = False,
 ) -> None:
     """Import a model into the AWS DeepRacer console or DeepRacer on AWS (DRoA).
 
@@ -194,15 +66,19 @@ def import_model(
     never stored; DR_DROA_S3_ENDPOINT_URL (else AWS_ENDPOINT_URL_S3) redirects the transit bucket.
     --wait polls every DR_IMPORT_POLL_SECONDS (default 10).
     """
+    from drtasks.chain import ChainRequest, StepSpec
     from drtasks.importing import flow
+    from drtasks.steps.importing import ImportOptions
+    from drtasks.tasks.runner import RunOptions, run_chains
 
-    settings = settings_for(profile, import_flags(name, description, target, best, checkpoint))
-    if (best or checkpoint) and flow.import_target(settings) == flow.CONSOLE:
+    flags = import_flags(name, description, target, best, checkpoint)
+    if (best or checkpoint) and flow.import_target(settings_for(profile, flags)) == flow.CONSOLE:
         raise DrtasksError(
             "--best/--checkpoint choose what to upload to DRoA; the console imports the model already "
             "uploaded (choose the checkpoint with `inv upload`)"
         )
-    run_import(settings, wait=wait, force=force, dry_run=dry_run)
+    chain = ChainRequest(profile, [StepSpec("import", ImportOptions())], flags)
+    run_chains([chain], RunOptions(force=force, dry_run=dry_run, json=json, wait=wait, question="Import this model?"))
 
 
 # ---------------------------------------------------------------------------- listing

@@ -13,6 +13,7 @@ TASK_MODULES = (
     "drtasks.tasks.upload_tasks",
     "drtasks.tasks.carzip_tasks",
     "drtasks.tasks.import_tasks",
+    "drtasks.tasks.ship_tasks",
 )
 
 

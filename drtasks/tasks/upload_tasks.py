@@ -1,14 +1,17 @@
-"""inv upload and inv increment: thin tasks over drtasks.upload and drtasks.increment."""
+"""inv upload and inv increment: flags -> a chain of steps (increment, wipe, upload, import)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke import Collection
 
 from drtasks.errors import DrtasksError
-from drtasks.tasks.common import checkpoint_flags, confirm, drtask, settings_for
+from drtasks.tasks.common import checkpoint_flags, drtask
+
+if TYPE_CHECKING:
+    from drtasks.chain import ChainRequest
 
 
 @dataclass
@@ -24,6 +27,8 @@ class UploadRequest:
     import_name: str | None = None  # set (even to "") to chain an import; "" means the upload prefix
     json: bool = False
     increment: bool = False
+    target: str | None = None  # import target: console or droa
+    show_all: bool = False
     overrides: dict[str, tuple[str, str]] | None = None  # DR_* -> (value, origin), above every layer
 
 
@@ -35,61 +40,55 @@ def upload_flags(request: UploadRequest) -> dict[str, tuple[str, str]]:
             raise DrtasksError("--prefix: an empty prefix would upload to the bucket root")
         flags["DR_LOCAL_S3_MODEL_PREFIX"] = (prefix, "--prefix")
         flags["DR_UPLOAD_S3_PREFIX"] = (prefix, "--prefix")
+    if request.target is not None:
+        if request.import_name is None:
+            raise DrtasksError("--target chooses where --import imports; add --import (or --import-name NAME)")
+        flags["DR_IMPORT_TARGET"] = (request.target, "--target")
     return flags
 
 
+def upload_chain(request: UploadRequest) -> "ChainRequest":
+    from drtasks.chain import ChainRequest, StepSpec
+    from drtasks.steps.importing import ImportOptions
+    from drtasks.steps.increment import IncrementOptions
+    from drtasks.steps.upload import UploadOptions
+
+    if request.local and request.import_name is not None:
+        raise DrtasksError("-L uploads into the training bucket, which a console cannot import from; drop --import or -L")
+    steps = [StepSpec("increment", IncrementOptions())] if request.increment else []
+    steps.append(StepSpec("upload", UploadOptions(wipe=request.wipe, local=request.local)))
+    if request.import_name is not None:
+        steps.append(StepSpec("import", ImportOptions(name=request.import_name or None, local=request.local)))
+    return ChainRequest(request.profile, steps, {**upload_flags(request), **(request.overrides or {})})
+
+
 def run_upload(request: UploadRequest) -> None:
-    """The whole of `inv upload` / `dr-upload-model`: plan, show, ask, apply, verify."""
-    from concurrent.futures import ThreadPoolExecutor
+    """The whole of `inv upload` / `dr-upload-model`: plan, show, ask, apply and prove."""
+    from drtasks.tasks.runner import RunOptions, run_chains
 
-    from drtasks.upload import execute_upload, prepare_upload
-
-    if request.increment:
-        from drtasks.increment import run_increment
-
-        run_increment(request.profile, delimiter="-", wipe=False, force=request.force, dry_run=request.dry_run)
-    settings = settings_for(request.profile, {**upload_flags(request), **(request.overrides or {})})
-    if request.import_name is not None:
-        # Fail before uploading when the import could not follow.
-        from drtasks.tasks.import_tasks import check_import_possible
-
-        check_import_possible(settings, request.import_name or None)
-
-    with ThreadPoolExecutor(1) as pool:
-        # The plan's S3 reads mostly wait on the network: let rich load meanwhile.
-        preparing = pool.submit(prepare_upload, settings, local=request.local, wipe=request.wipe)
-        from drtasks import render
-        from drtasks.progress import progress_for
-
-        job = preparing.result()
-    out = render.console()
-    if request.json:
-        print(job.plan.to_json())
-    else:
-        render.print_plan(job.plan, out)
-    if request.dry_run:
-        render.console(stderr=True).print("Dry run: nothing was written.")
-        return
-    if not job.plan.changes:
-        render.console(stderr=request.json).print("Nothing to do: the target already holds this model.")
-    else:
-        confirm("Proceed with this upload?", request.force)
-        status = render.console(stderr=True) if request.json else out
-        with progress_for(status) as progress:
-            checks = execute_upload(job, progress)
-        status.print(render.checks_table(checks, f"verified {job.plan.target.url}"))
-        failed = [check for check in checks if not check.ok]
-        if failed:
-            raise DrtasksError(f"verification failed for {len(failed)} object(s): " + ", ".join(c.key for c in failed[:5]))
-        status.print(f"Uploaded checkpoint {job.checkpoint.name} to {job.plan.target.url}.")
-    if request.import_name is not None:
-        from drtasks.tasks.import_tasks import import_after_upload
-
-        import_after_upload(settings, request.import_name or None, force=request.force, local=request.local, to_stderr=request.json)
+    question = "Proceed with this upload?" if request.import_name is None else "Proceed with this upload and import?"
+    run_chains(
+        [upload_chain(request)],
+        RunOptions(force=request.force, dry_run=request.dry_run, json=request.json, show_all=request.show_all, question=question),
+    )
 
 
 @drtask(
-    short={"force": "f", "wipe": "w", "dry_run": "d", "best": "b", "checkpoint": "c", "prefix": "p", "local": "L", "import_name": "I"},
+    short={
+        "profile": "p",
+        "force": "f",
+        "wipe": "w",
+        "dry_run": "d",
+        "best": "b",
+        "checkpoint": "c",
+        "prefix": "P",
+        "local": "L",
+        "import_": "i",
+        "import_name": "I",
+        "json": "j",
+        "target": "t",
+        "all": "a",
+    },
     help={
         "profile": "named profile from profiles/ (layered over system.env and run.env)",
         "force": "do not ask before writing",
@@ -101,7 +100,9 @@ def run_upload(request: UploadRequest) -> None:
         "local": "upload into the local training bucket (refuses when target == source)",
         "import": "after uploading, import the model, named after the upload prefix",
         "import-name": "after uploading, import the model as NAME",
+        "target": "with --import: console or droa (default DR_IMPORT_TARGET)",
         "json": "print the plan as JSON instead of a table",
+        "all": "show every object of the plan (folders of many objects are one row otherwise)",
     },
 )
 def upload(
@@ -116,27 +117,45 @@ def upload(
     local: bool = False,
     import_: bool = False,
     import_name: str | None = None,
+    target: str | None = None,
     json: bool = False,
+    all: bool = False,
 ) -> None:
     """Upload the chosen checkpoint of the trained model, showing the plan before writing."""
     name = import_name if import_name else ("" if import_ else None)
-    run_upload(UploadRequest(profile, force, wipe, dry_run, best, checkpoint, prefix, local, name, json))
+    run_upload(UploadRequest(profile, force, wipe, dry_run, best, checkpoint, prefix, local, name, json, target=target, show_all=all))
+
+
+def increment_chain(profile: str | None, delimiter: str, wipe: bool) -> "ChainRequest":
+    from drtasks.chain import ChainRequest, StepSpec
+    from drtasks.steps.increment import IncrementOptions
+
+    steps = [StepSpec("increment", IncrementOptions(delimiter))]
+    if wipe:
+        steps.append(StepSpec("wipe"))
+    return ChainRequest(profile, steps)
+
+
+def run_increment(profile: str | None, delimiter: str = "-", wipe: bool = False, force: bool = False, dry_run: bool = False) -> None:
+    from drtasks.tasks.runner import RunOptions, run_chains
+
+    # Editing the run file alone is what the command is for; with --wipe it also deletes: ask.
+    run_chains([increment_chain(profile, delimiter, wipe)], RunOptions(force=force or not wipe, dry_run=dry_run, question="Bump the prefix and wipe it?"))
 
 
 @drtask(
-    short={"delimiter": "d", "wipe": "w", "force": "f"},
+    short={"profile": "p", "delimiter": "D", "wipe": "w", "force": "f", "dry_run": "d"},
     help={
         "profile": "named profile whose upload prefix to bump (when it sets one)",
         "delimiter": "the character before the trailing number (default '-')",
         "wipe": "delete whatever is already stored under the new prefix",
         "force": "do not ask before wiping",
+        "dry-run": "show the change (and the wipe) and change nothing",
     },
 )
-def increment(c: Any, profile: str | None = None, delimiter: str = "-", wipe: bool = False, force: bool = False) -> None:
+def increment(c: Any, profile: str | None = None, delimiter: str = "-", wipe: bool = False, force: bool = False, dry_run: bool = False) -> None:
     """Bump the trailing number of the upload prefix in the file it came from (a .bak is kept)."""
-    from drtasks.increment import run_increment
-
-    run_increment(profile, delimiter=delimiter, wipe=wipe, force=force)
+    run_increment(profile, delimiter=delimiter, wipe=wipe, force=force, dry_run=dry_run)
 
 
 namespace = Collection(upload, increment)

@@ -1,0 +1,115 @@
+"""The car-zip step: the car's archive, checked, then uploaded as carfile.tar.gz and/or written to a file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from drtasks.carzip import flow
+from drtasks.config import targets
+from drtasks.errors import DrtasksError
+from drtasks.plan import Action, Plan
+from drtasks.s3 import S3Location
+from drtasks.steps.base import Row, Runtime, StepContext, StepPlan, StepResult
+from drtasks.steps.s3rows import plan_rows
+from drtasks.units import human
+
+
+@dataclass(frozen=True)
+class CarZipOptions:
+    source: str | None = None  # auto | container | s3; None: the profile's car_zip.source
+    container: str | None = None
+    local: bool = False
+    output: str | None = None
+    upload: bool | None = None  # None: the profile's car_zip.upload (default yes)
+    name: str | None = None
+
+
+@dataclass
+class CarZipPlan(StepPlan):
+    step = "car-zip"
+    archive: flow.CarArchive
+    upload: Plan | None
+    client: Any
+    file_write: flow.FileWrite | None
+    notes: list[str] = field(default_factory=list)
+
+    def heading(self) -> str:
+        return f"from {self.archive.model.origin}"
+
+    def rows(self) -> list[Row]:
+        rows = [Row("pack", member.name, member.size, reason=f"sha256 {member.sha256}") for member in self.archive.members]
+        if self.upload is not None:
+            rows += [Row(r.action, self.upload.target.key(r.what), r.source_size, r.target_size, r.reason) for r in plan_rows(self.upload)]
+        if self.file_write is not None:
+            write = self.file_write
+            rows.append(Row(write.action.value, str(write.path), len(self.archive.data), reason=f"{write.reason}; the car will name the model '{write.car_name}'"))
+        return rows
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "archive_bytes": len(self.archive.data),
+            "members": len(self.archive.members),
+            "upload": self.upload.items[0].action.value if self.upload else None,
+            "file": self.file_write.action.value if self.file_write else None,
+        }
+
+    def summary_line(self) -> str:
+        return (
+            f"Archive: {human(len(self.archive.data))}, checked: one .pb, metadata at the root, "
+            "under the car's 200 MB limit."
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "origin": self.archive.model.origin,
+            "members": [{"name": m.name, "size": m.size, "sha256": m.sha256} for m in self.archive.members],
+            "upload": self.upload.as_dict() if self.upload else None,
+            "file": {"path": str(self.file_write.path), "action": self.file_write.action.value, "car_name": self.file_write.car_name}
+            if self.file_write
+            else None,
+            "summary": self.summary(),
+        }
+
+    @property
+    def changes(self) -> bool:
+        uploading = self.upload is not None and self.upload.changes
+        writing = self.file_write is not None and self.file_write.action is not Action.UNCHANGED
+        return uploading or writing
+
+    def apply(self, runtime: Runtime) -> StepResult:
+        done: list[str] = []
+        checks = []
+        # The local file first: a folder that cannot be written stops the step before any upload.
+        if self.file_write is not None and self.file_write.action is not Action.UNCHANGED:
+            flow.write_file(self.file_write, self.archive)
+            done.append(f"wrote {self.file_write.path}")
+        if self.upload is not None and self.upload.changes:
+            from drtasks.transfer import apply
+
+            checks = apply(self.upload, self.client, self.client)
+            done.append(f"uploaded {self.upload.target.url}/{flow.CAR_FILE}")
+        where = f"{self.upload.target.url}/{flow.CAR_FILE}" if self.upload is not None else ""
+        return StepResult(self.step, "done", "; ".join(done) or "nothing to do", checks, where=where)
+
+
+def plan_car_zip_step(context: StepContext) -> CarZipPlan:
+    options: CarZipOptions = context.options or CarZipOptions()
+    settings = context.settings
+    source = options.source or settings.get("DR_CAR_ZIP_SOURCE") or "auto"
+    container = options.container or settings.get("DR_CAR_ZIP_CONTAINER")
+    output = options.output or settings.get("DR_CAR_ZIP_OUTPUT")
+    upload = options.upload if options.upload is not None else (settings.get("DR_CAR_ZIP_UPLOAD", "True") or "").lower() in ("true", "1", "yes")
+    if not upload and not output:
+        raise DrtasksError("--no-upload needs --output FILE: otherwise the archive would go nowhere")
+    archive = flow.build(flow.gather(settings, source, container))
+    plan = client = None
+    if upload:
+        target: S3Location = targets.upload_location(settings, local=options.local)
+        plan, client = flow.plan_upload(archive, target)
+    file_write = None
+    if output:
+        model_name = options.name or settings.get("DR_UPLOAD_S3_PREFIX") or "model"
+        file_write = flow.plan_file(archive, flow.output_path(output, model_name))
+    return CarZipPlan(archive, plan, client, file_write)
