@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drtasks.config import targets
 from drtasks.config.settings import Settings
 from drtasks.errors import DrtasksError
 from drtasks.steps.base import Row, Runtime, StepContext, StepPlan, StepResult
@@ -117,6 +118,6 @@ class IncrementPlan(StepPlan):
 def plan_increment_step(context: StepContext) -> IncrementPlan:
     options: IncrementOptions = context.options or IncrementOptions()
     settings = context.settings
-    old = settings.require(KEY, "set it in run.env or the profile's upload.prefix")
+    old = targets.prefix(settings, KEY, "set it in run.env or the profile's upload.prefix")  # never the bucket root
     layer, path, line = origin_line(settings)
     return IncrementPlan(layer, path, line, old, next_prefix(old, options.delimiter))
