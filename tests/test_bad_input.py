@@ -26,6 +26,7 @@ from drtasks.sample_model import seed_model
 from tests.cli import Result, run
 from tests.conftest import MODEL_PREFIX
 from tests.drfc import UPLOAD_PREFIX, write_env_files
+from tests.test_import_tasks import droa_dir, droa_env, moto_url, pools, site, transit  # noqa: F401 - DRoA fixtures
 
 CHECKPOINTS_JSON_LIST = b"[]"
 CHECKPOINTS_JSON_NUMBER_NAME = b'{"last_checkpoint": {"name": 19}, "best_checkpoint": {"name": 19}}'
@@ -270,7 +271,6 @@ def test_profiles_lists_hostile_profiles_as_invalid_without_hanging(tmp_path: Pa
 
 # ---------------------------------------------------------------------------- DRoA import of a broken model
 
-from tests.test_import_tasks import droa_dir, droa_env, moto_url, pools, site, transit  # noqa: E402,F401 - fixtures
 
 
 @pytest.mark.parametrize(
