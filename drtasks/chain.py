@@ -24,6 +24,7 @@ PLANNERS: dict[str, str] = {
     "upload": "drtasks.steps.upload:plan_upload_step",
     "import": "drtasks.steps.importing:plan_import_step",
     "car-zip": "drtasks.steps.carzip:plan_car_zip_step",
+    "car-push": "drtasks.steps.carpush:plan_car_push_step",
 }
 # The order a profile's steps run in, whatever order the profile lists them in.
 STEP_ORDER = ("increment", "wipe", "upload", "import", "submit", "car-zip", "car-push")
@@ -59,6 +60,10 @@ class ChainPlan:
     def as_dict(self) -> dict[str, Any]:
         return {"profile": self.profile, "chain": [plan.step for plan in self.plans], "steps": [plan.as_dict() for plan in self.plans]}
 
+    def close(self) -> None:
+        for plan in self.plans:
+            plan.close()
+
 
 def _planner(name: str) -> Callable[[StepContext], StepPlan]:
     if name not in PLANNERS:
@@ -73,14 +78,18 @@ def plan_chain(request: ChainRequest, reads: SourceReads) -> ChainPlan:
     settings = resolve(request.profile, request.flags)
     flags = dict(request.flags)
     plans: list[StepPlan] = []
-    for spec in request.steps:
-        plan = _planner(spec.name)(StepContext(settings, spec.options, list(plans), reads))
-        plans.append(plan)
-        overrides = plan.overrides_after()
-        if overrides:
-            flags.update(overrides)
-            settings = resolve(request.profile, flags, warn=lambda _message: None)
-    check_across(plans)
+    try:
+        for spec in request.steps:
+            plan = _planner(spec.name)(StepContext(settings, spec.options, list(plans), reads))
+            plans.append(plan)
+            overrides = plan.overrides_after()
+            if overrides:
+                flags.update(overrides)
+                settings = resolve(request.profile, flags, warn=lambda _message: None)
+        check_across(plans)
+    except BaseException:
+        ChainPlan(request.profile, plans, settings).close()
+        raise
     return ChainPlan(request.profile, plans, settings)
 
 
@@ -109,7 +118,9 @@ def apply_chain(chain: ChainPlan, runtime: Runtime) -> list[StepResult]:
             results.append(StepResult(plan.step, "skipped", "nothing to do"))
             continue
         try:
-            results.append(plan.apply(runtime))
+            result = plan.apply(runtime)
+            results.append(result)
+            failed = result.status == "failed"
         except DrtasksError as error:
             results.append(StepResult(plan.step, "failed", error.message, getattr(error, "checks", []), error.code))
             failed = True

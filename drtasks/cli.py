@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getopt
 import sys
+from dataclasses import dataclass
 from typing import Callable, NoReturn
 
 from drtasks import __version__
@@ -43,20 +44,79 @@ def _run(command: str, body: Callable[[], None]) -> None:
         _fail(command, f"{error.__class__.__name__}: {_first_line(error)}", 1)
 
 
-def _parse(command: str, argv: list[str], spec: str, usage: str) -> dict[str, str]:
-    try:
-        options, rest = getopt.getopt(argv, spec)
-    except getopt.GetoptError as error:
-        _fail(command, f"{error.msg}; usage: {command} {usage}")
-    if rest:
-        _fail(command, f"unexpected argument {shorten(rest[0])}; usage: {command} {usage}")
-    if any(flag == "-h" for flag, _ in options):
-        print(f"usage: {command} {usage}")
-        sys.exit(0)
-    return {flag: value for flag, value in options}
+@dataclass(frozen=True)
+class Switch:
+    flag: str  # "-c"
+    argument: str | None  # "N" when the switch takes a value
+    text: str
 
 
-UPLOAD_USAGE = "[-f] [-w] [-d] [-b | -c N] [-p PREFIX] [-i | -I NAME] [-1] [-L]"
+@dataclass(frozen=True)
+class DropIn:
+    """A DRfC command as drtasks provides it: its switches, explained by -h / --help."""
+
+    name: str
+    summary: str
+    switches: tuple[Switch, ...]
+
+    @property
+    def usage(self) -> str:
+        return " ".join(f"[{s.flag}{' ' + s.argument if s.argument else ''}]" for s in self.switches)
+
+    def help(self) -> str:
+        width = max(len("-h, --help"), *(len(s.flag) + len(s.argument or "") + 1 for s in self.switches))
+        lines = [f"Usage: {self.name} {self.usage}", "", self.summary, "", "Options:"]
+        lines += [f"  {(s.flag + ' ' + (s.argument or '')).ljust(width)}  {s.text}" for s in self.switches]
+        lines.append(f"  {'-h, --help'.ljust(width)}  show this help and exit")
+        return "\n".join(lines)
+
+    def parse(self, argv: list[str]) -> dict[str, str]:
+        spec = "".join(s.flag[1] + (":" if s.argument else "") for s in self.switches) + "h"
+        try:
+            options, rest = getopt.getopt(argv, spec, ["help"])
+        except getopt.GetoptError as error:
+            _fail(self.name, f"{error.msg}; usage: {self.name} {self.usage} (see --help)")
+        if any(flag in ("-h", "--help") for flag, _ in options):
+            print(self.help())
+            sys.exit(0)
+        if rest:
+            _fail(self.name, f"unexpected argument {shorten(rest[0])}; usage: {self.name} {self.usage} (see --help)")
+        return {flag: value for flag, value in options}
+
+
+UPLOAD_MODEL = DropIn(
+    "dr-upload-model",
+    "Upload the trained model's chosen checkpoint to the upload bucket in the race layout (plan, ask, copy, verify).",
+    (
+        Switch("-f", None, "force: do not ask before writing"),
+        Switch("-w", None, "wipe: also delete target objects that are not part of the upload"),
+        Switch("-d", None, "dry run: show the plan, write nothing"),
+        Switch("-b", None, "upload the best checkpoint instead of the last"),
+        Switch("-c", "N", "upload checkpoint number N"),
+        Switch("-p", "PREFIX", "use PREFIX as both the model prefix and the upload prefix"),
+        Switch("-i", None, "import the uploaded model, named after the upload prefix"),
+        Switch("-I", "NAME", "import the uploaded model as NAME"),
+        Switch("-1", None, "increment the upload prefix first (dr-increment-upload-model)"),
+        Switch("-L", None, "upload into the local training bucket (refused when it is the source itself)"),
+    ),
+)
+INCREMENT = DropIn(
+    "dr-increment-upload-model",
+    "Bump the trailing number of DR_UPLOAD_S3_PREFIX where it is written (run.env or a profile); a .bak is kept.",
+    (
+        Switch("-d", "DELIMITER", "the character before the number (default '-')"),
+        Switch("-w", None, "wipe: also delete whatever the new prefix holds (asks first)"),
+        Switch("-f", None, "force: do not ask before wiping"),
+    ),
+)
+UPLOAD_CAR_ZIP = DropIn(
+    "dr-upload-car-zip",
+    "Build the physical car's model archive and upload it as carfile.tar.gz under the upload prefix.",
+    (
+        Switch("-L", None, "upload into the local training bucket"),
+        Switch("-f", None, "force: do not ask before writing"),
+    ),
+)
 
 
 def dr_upload_model(argv: list[str] | None = None) -> None:
@@ -64,8 +124,8 @@ def dr_upload_model(argv: list[str] | None = None) -> None:
     from drtasks.tasks.upload_tasks import UploadRequest, run_upload
 
     pause_collection()
-    command = "dr-upload-model"
-    flags = _parse(command, sys.argv[1:] if argv is None else argv, "fwdbc:p:iI:1Lh", UPLOAD_USAGE)
+    command = UPLOAD_MODEL.name
+    flags = UPLOAD_MODEL.parse(sys.argv[1:] if argv is None else argv)
     if "-i" in flags and "-I" in flags:
         _fail(command, "-i and -I exclude each other")
     import_name = flags.get("-I") if "-I" in flags else ("" if "-i" in flags else None)
@@ -86,8 +146,8 @@ def dr_upload_model(argv: list[str] | None = None) -> None:
 def dr_increment_upload_model(argv: list[str] | None = None) -> None:
     from drtasks.tasks.upload_tasks import run_increment
 
-    command = "dr-increment-upload-model"
-    flags = _parse(command, sys.argv[1:] if argv is None else argv, "d:wfh", "[-d DELIMITER] [-w] [-f]")
+    command = INCREMENT.name
+    flags = INCREMENT.parse(sys.argv[1:] if argv is None else argv)
 
     def increment() -> None:
         run_increment(None, delimiter=flags.get("-d", "-"), wipe="-w" in flags, force="-f" in flags)
@@ -99,7 +159,7 @@ def dr_upload_car_zip(argv: list[str] | None = None) -> None:
     from drtasks.tasks.carzip_tasks import CarZipRequest, run_car_zip
 
     pause_collection()
-    command = "dr-upload-car-zip"
-    flags = _parse(command, sys.argv[1:] if argv is None else argv, "Lfh", "[-L] [-f]")
+    command = UPLOAD_CAR_ZIP.name
+    flags = UPLOAD_CAR_ZIP.parse(sys.argv[1:] if argv is None else argv)
     # DRfC's command copies out of the running container; drtasks falls back to S3 when none runs.
     _run(command, lambda: run_car_zip(CarZipRequest(local="-L" in flags, force="-f" in flags)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from drtasks.locals3 import LocalS3Info
@@ -45,11 +46,34 @@ def profile_text(info: LocalS3Info) -> str:
     )
 
 
-def write_profile(dr_dir: Path, info: LocalS3Info) -> Path:
+_STAMP = "# drtasks-demo-sha256: "
+
+
+def _stamped(body: str) -> str:
+    return body + _STAMP + hashlib.sha256(body.encode()).hexdigest() + "\n"
+
+
+def _edited(text: str) -> bool:
+    """True when the file is not exactly what `inv demo` wrote (its stamp no longer matches)."""
+    body, _, stamp = text.rpartition(_STAMP)
+    return not stamp or stamp.strip() != hashlib.sha256(body.encode()).hexdigest()
+
+
+def write_profile(dr_dir: Path, info: LocalS3Info) -> tuple[Path, bool]:
+    """(path, written): the demo profile is written when missing or still as the demo wrote it.
+
+    A profile the user edited is kept as it is.
+    """
     path = dr_dir / "profiles" / "demo.yaml"
+    if path.exists():
+        try:
+            if _edited(path.read_text(encoding="utf-8")):
+                return path, False
+        except (OSError, UnicodeDecodeError):
+            return path, False
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(profile_text(info), encoding="utf-8")
-    return path
+    path.write_text(_stamped(profile_text(info)), encoding="utf-8")
+    return path, True
 
 
 def seed_if_missing(info: LocalS3Info) -> bool:

@@ -56,6 +56,8 @@ def weed_binary() -> str:
 
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the server itself binds: a port whose old connections wait out TIME_WAIT is free to it.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:
@@ -448,8 +450,8 @@ def _running_state() -> dict[str, Any] | None:
     if state is None:
         return None
     pid = state["pid"]
-    if not _pid_alive(pid) or not _is_weed_for(pid, state_dir().resolve() / "data"):
-        return None
+    if pid <= 0 or not _pid_alive(pid) or not _is_weed_for(pid, state_dir().resolve() / "data"):
+        return None  # stopped (pid 0: the ports are remembered for the next start)
     return state
 
 
@@ -515,14 +517,19 @@ def _reuse_or_start(s3_port: int | None) -> LocalS3Info:
 
 
 def stop() -> bool:
-    """Stop the local server. True when one was running."""
+    """Stop the local server. True when one was running.
+
+    The state file stays, without a process, so the next start takes the same ports again and the
+    lines already in system.env keep working.
+    """
     state = _running_state()
-    if state is None:
-        _state_file().unlink(missing_ok=True)
-        return False
-    terminate(state["pid"])
-    _state_file().unlink(missing_ok=True)
-    return True
+    if state is not None:
+        terminate(state["pid"])
+    remembered = _read_state()
+    if remembered is not None:
+        remembered["pid"] = 0
+        _state_file().write_text(json.dumps(remembered, indent=2), encoding="utf-8")
+    return state is not None
 
 
 def env_lines(info: LocalS3Info) -> list[str]:

@@ -55,3 +55,14 @@ def test_demo_seeds_uploads_reuploads_and_packs_for_the_car(tmp_path: Path, home
     assert {item["action"] for item in chain["steps"][0]["items"]} == {"unchanged"}
     again = drtasks("demo", dr_dir=tmp_path, env=home, timeout=300)
     assert again.code == 0 and "Seeded" not in again.out
+
+
+def test_demo_keeps_a_demo_profile_the_user_edited(tmp_path: Path, home: dict[str, str]) -> None:
+    assert drtasks("demo", dr_dir=tmp_path, env=home, timeout=300).code == 0
+    profile = tmp_path / "profiles" / "demo.yaml"
+    edited = profile.read_text().replace("checkpoint: last", "checkpoint: best")
+    profile.write_text(edited)
+    again = drtasks("demo", dr_dir=tmp_path, env=home, timeout=300)
+    assert again.code == 0, again.err
+    assert "Kept your edited profile" in again.out
+    assert profile.read_text() == edited

@@ -114,7 +114,7 @@ def test_local_server_lifecycle_reuses_a_running_server(user_home):
     assert locals3.stop() is False
 
 
-def test_local_server_keeps_its_credentials_across_restarts(user_home):
+def test_local_server_keeps_its_credentials_and_ports_across_restarts(user_home):
     first = locals3.ensure_running()
     keys = locals3.read_credentials()
     locals3.stop()
@@ -123,6 +123,8 @@ def test_local_server_keeps_its_credentials_across_restarts(user_home):
 
     assert second.started and second.pid != first.pid
     assert locals3.read_credentials() == keys
+    assert second.endpoint_url == first.endpoint_url and second.ports == first.ports  # system.env keeps working
+    locals3.stop()
 
 
 def test_credentials_file_is_private_and_usable_through_make_client(running_local):

@@ -52,6 +52,7 @@ class CarZipSection(_Section):
     container: str | None = None
     output: str | None = None
     upload: bool | None = None
+    cars: list[str] | None = None  # car consoles for inv car-push, https://HOST[:PORT]
 
 
 Checkpoint = Union[Literal["last", "best"], int]
@@ -129,6 +130,7 @@ PROFILE_VARIABLES: dict[tuple[str, ...], str] = {
     ("car_zip", "container"): "DR_CAR_ZIP_CONTAINER",
     ("car_zip", "output"): "DR_CAR_ZIP_OUTPUT",
     ("car_zip", "upload"): "DR_CAR_ZIP_UPLOAD",
+    ("car_zip", "cars"): "DR_CAR_ZIP_CARS",
 }
 
 
@@ -157,6 +159,8 @@ class LoadedProfile:
 def _as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "True" if value else "False"  # DRfC writes booleans capitalised
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)  # DR_* variables are strings: a comma-separated list
     return str(value)
 
 

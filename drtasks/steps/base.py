@@ -60,7 +60,8 @@ class StepResult:
     detail: str = ""
     checks: list["Check"] = field(default_factory=list)
     code: int = 0
-    where: str = ""  # what the checks are about (a target URL)  # the exit code a failure asks for (130 after an interrupt)
+    where: str = ""  # what the checks are about (a target URL)
+    report: Any = None  # a table of its own to show (car-push: a row per car)  # the exit code a failure asks for (130 after an interrupt)
 
 
 class StepPlan(ABC):
@@ -105,6 +106,9 @@ class StepPlan(ABC):
     def deletions(self) -> list[tuple["S3Location", str]]:
         """(location, full key) of every object this step deletes."""
         return []
+
+    def close(self) -> None:
+        """Let go of what planning opened (sessions to a car); called once the chain is done."""
 
 
 StepPlanT = Any  # a StepPlan subclass, for StepContext.last

@@ -31,7 +31,7 @@ def plan_summary_line(plan: Plan) -> str:
         parts.append(f"{plural(s['markers_removed_first'], 'completion marker')} removed first and written last")
     parts += [f"{human(s['bytes_to_move'])} to move through this machine", f"{human(s['bytes_copied_server_side'])} copied server-side"]
     if s["kept"]:
-        parts.append(f"{plural(s['kept'], 'other target object')} kept (use --wipe to delete them)")
+        parts.append(f"{plural(s['kept'], 'other target object')} kept (use --wipe to delete {'it' if s['kept'] == 1 else 'them'})")
     return ", ".join(parts) + "."
 
 

@@ -53,7 +53,9 @@ def _is_service_failure(error: BaseException) -> bool:
 
 
 def _first_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
+    from drtasks.secrets import redact
+
+    text = redact(" ".join(str(error).split()))
     return text[:300] + ("..." if len(text) > 300 else "")
 
 

@@ -33,30 +33,57 @@ def profile_rows(dr_dir: Any) -> list[dict[str, str]]:
                 "upload": "s3://{}/{}".format(merged.get("DR_UPLOAD_S3_BUCKET", "<env files>"), merged.get("DR_UPLOAD_S3_PREFIX", "<env files>")),
                 "checkpoint": merged.get("DR_UPLOAD_CHECKPOINT", "last"),
                 "import": merged.get("DR_IMPORT_TARGET", ""),
+                "steps": ", ".join(_steps(chain)),
             }
         )
     return rows
 
 
+def _steps(chain: list[Any]) -> list[str]:
+    for loaded in reversed(chain):
+        if loaded.profile.steps is not None:
+            return list(loaded.profile.steps)
+    return []
+
+
 @drtask(help={"json": "print the profiles as JSON"})
 def profiles(c: Any, json: bool = False) -> None:
     """List the available profiles: yours in $DR_DIR/profiles first, then the shipped examples."""
-    from rich.table import Table
+    import os
 
     from drtasks import render
     from drtasks.config.settings import dr_dir_from
-    import os
 
-    rows = profile_rows(dr_dir_from(os.environ))
+    dr_dir = dr_dir_from(os.environ)
+    rows = profile_rows(dr_dir)
     if json:
         print(jsonlib.dumps(rows, indent=2))
         return
-    table = Table(title="profiles", title_justify="left")
-    for column in ("name", "description", "extends", "upload", "checkpoint", "import", "path"):
-        table.add_column(column, overflow="fold")
+    render.console().print(profiles_table(rows, dr_dir))
+
+
+def profiles_table(rows: list[dict[str, str]], dr_dir: Any) -> Any:
+    """Two columns, so that words wrap whole even at 80 columns: who the profile is, what it ships."""
+    from rich.table import Table
+
+    from drtasks.config import profile as profiles
+
+    table = Table(title="profiles", title_justify="left", caption=_found_in(profiles.search_dirs(dr_dir)), caption_justify="left")
+    table.add_column("profile", no_wrap=True)
+    table.add_column("what it ships", overflow="fold", ratio=1)
     for row in rows:
-        table.add_row(*(row.get(column, "") for column in ("name", "description", "extends", "upload", "checkpoint", "import", "path")))
-    render.console().print(table)
+        who = row["name"] + (f"\n[dim]extends {row['extends']}[/dim]" if row.get("extends") else "")
+        facts = [f"upload {row['upload']}", f"checkpoint {row['checkpoint']}"] if "upload" in row else []
+        if row.get("import"):
+            facts.append(f"import {row['import']}")
+        if row.get("steps"):
+            facts.append(f"steps {row['steps']}")
+        table.add_row(who, "\n".join(filter(None, [row.get("description", ""), ", ".join(facts)])))
+    return table
+
+
+def _found_in(directories: list[Any]) -> str:
+    return "found in " + " and ".join(str(d) for d in directories)
 
 
 def derived_settings(settings: Any) -> dict[str, tuple[str, str]]:

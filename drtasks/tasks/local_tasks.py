@@ -11,6 +11,7 @@ from drtasks.tasks.common import drtask
 
 
 @drtask(
+    short={"port": "P"},
     help={
         "stop": "stop the embedded S3 server",
         "status": "only tell whether it runs, and where",
@@ -45,8 +46,10 @@ def demo(c: Any, keep: bool = True) -> None:
     """Run the main job on the embedded S3: seed a sample model, upload it, re-upload it, pack it for the car."""
     from drtasks import demo as sample, locals3, render
     from drtasks.config.settings import dr_dir_from
-    from drtasks.tasks.carzip_tasks import CarZipRequest, run_car_zip
-    from drtasks.tasks.upload_tasks import UploadRequest, run_upload
+    from drtasks.chain import ChainRequest, StepSpec
+    from drtasks.steps.carzip import CarZipOptions
+    from drtasks.steps.upload import UploadOptions
+    from drtasks.tasks.runner import RunOptions, run_chains
     import os
 
     out = render.console()
@@ -54,18 +57,23 @@ def demo(c: Any, keep: bool = True) -> None:
     out.print(f"Embedded S3 at {info.endpoint_url} ({'started' if info.started else 'already running'}).")
     if sample.seed_if_missing(info):
         out.print(f"Seeded a sample trained model at s3://{sample.SOURCE_BUCKET}/{sample.MODEL_PREFIX}/ (4 checkpoints, best != last).")
-    profile = sample.write_profile(dr_dir_from(os.environ), info)
-    out.print(f"Wrote the profile {profile} for your own runs (inv upload --profile demo ...).")
+    profile, written = sample.write_profile(dr_dir_from(os.environ), info)
+    if written:
+        out.print(f"Wrote the profile {profile} for your own runs (inv upload --profile demo ...).")
+    else:
+        out.print(f"Kept your edited profile {profile} as it is (the demo itself does not read it).")
 
     # The demo's locations go in above every layer, so DR_* variables of a real DRfC install
     # in the environment can never send the demo to a real bucket.
     overrides = {key: (value, "inv demo") for key, value in sample.demo_settings(info).items()}
     out.rule("1. upload the last checkpoint (plan, then copy server-side, then verify)")
-    run_upload(UploadRequest(force=True, wipe=True, overrides=overrides))
+    forced = RunOptions(force=True)
+    run_chains([ChainRequest(None, [StepSpec("upload", UploadOptions(wipe=True))], overrides)], forced)
     out.rule("2. upload again: every object is unchanged, nothing moves")
-    run_upload(UploadRequest(force=True, overrides=overrides))
+    run_chains([ChainRequest(None, [StepSpec("upload", UploadOptions())], overrides)], forced)
     out.rule("3. car-zip of the best checkpoint from S3")
-    run_car_zip(CarZipRequest(source="s3", best=True, force=True, overrides=overrides))
+    best = {**overrides, "DR_UPLOAD_CHECKPOINT": ("best", "inv demo")}
+    run_chains([ChainRequest(None, [StepSpec("car-zip", CarZipOptions(source="s3"))], best)], forced)
     out.rule("done")
     out.print("Next: inv config --profile demo | inv upload --profile demo --best --dry-run | inv car-zip --profile demo -c 16 -o models/")
     if not keep:

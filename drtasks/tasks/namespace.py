@@ -12,6 +12,7 @@ TASK_MODULES = (
     "drtasks.tasks.local_tasks",
     "drtasks.tasks.upload_tasks",
     "drtasks.tasks.carzip_tasks",
+    "drtasks.tasks.car_tasks",
     "drtasks.tasks.import_tasks",
     "drtasks.tasks.ship_tasks",
 )

@@ -40,12 +40,20 @@ def plan_chains(requests: "list[ChainRequest]") -> "list[ChainPlan]":
 
 
 def run_chains(requests: "list[ChainRequest]", options: RunOptions) -> "list[list[StepResult]]":
+    chains = plan_chains(requests)
+    try:
+        return _show_ask_apply(chains, options)
+    finally:
+        for chain in chains:
+            chain.close()
+
+
+def _show_ask_apply(chains: "list[ChainPlan]", options: RunOptions) -> "list[list[StepResult]]":
     from drtasks import render
     from drtasks.chain import apply_chain
     from drtasks.progress import progress_for
     from drtasks.steps.base import Runtime
 
-    chains = plan_chains(requests)
     out = render.console()
     status = render.console(stderr=True) if options.json else out
     if options.json:
@@ -71,6 +79,8 @@ def run_chains(requests: "list[ChainRequest]", options: RunOptions) -> "list[lis
         for result in results:
             if result.checks:
                 render.print_checks(result.checks, result.where or result.step, status)
+            if result.report is not None:
+                status.print(result.report)
         if len(chain.plans) > 1 or any(r.status == "failed" for r in results):
             who = f" (profile {chain.profile})" if chain.profile else ""
             status.print(render.results_table(results, f"done{who}: {chain.name}"))

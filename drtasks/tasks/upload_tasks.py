@@ -54,7 +54,7 @@ def upload_chain(request: UploadRequest) -> "ChainRequest":
     from drtasks.steps.upload import UploadOptions
 
     if request.local and request.import_name is not None:
-        raise DrtasksError("-L uploads into the training bucket, which a console cannot import from; drop --import or -L")
+        raise DrtasksError("--local/-L cannot be combined with --import/-i/-I: an import reads the upload bucket, -L writes the training bucket")
     steps = [StepSpec("increment", IncrementOptions())] if request.increment else []
     steps.append(StepSpec("upload", UploadOptions(wipe=request.wipe, local=request.local)))
     if request.import_name is not None:
