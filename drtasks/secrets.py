@@ -10,15 +10,10 @@ S3 secret keys in use) become ``****``.
 
 from __future__ import annotations
 
-import configparser
 import logging
 import os
 import re
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
-
-if TYPE_CHECKING:
-    from drtasks.config.settings import Settings
+from typing import Any, Iterable
 
 REDACTED = "****"
 SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|PRIVATE|CREDENTIAL|ACCESS_KEY", re.IGNORECASE)
@@ -117,71 +112,3 @@ def install_log_redaction() -> None:
         return record
 
     logging.setLogRecordFactory(redacting_record)
-
-
-# ---------------------------------------------------------------- what `inv config` must hide
-
-
-def _ini_sections(path: Path) -> configparser.ConfigParser | None:
-    from drtasks.config.files import read_config_text
-    from drtasks.errors import DrtasksError
-
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read_string(read_config_text(path, "credentials file"))
-    except (DrtasksError, configparser.Error):
-        return None
-    return parser
-
-
-def _profile_secrets(names: Iterable[str]) -> set[str]:
-    """The secret keys and tokens of these AWS profiles, read from the files (no credential process runs)."""
-    from drtasks.s3 import drtasks_credentials_file
-
-    home = Path.home() / ".aws"
-    files = [
-        (Path(os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or home / "credentials"), "{}"),
-        (Path(os.environ.get("AWS_CONFIG_FILE") or home / "config"), "profile {}"),
-        (drtasks_credentials_file(), "{}"),
-    ]
-    found: set[str] = set()
-    for path, section in files:
-        parser = _ini_sections(path)
-        if parser is None:
-            continue
-        for name in names:
-            for candidate in {section.format(name), name}:
-                if parser.has_section(candidate):
-                    found.update(v for k, v in parser[candidate].items() if is_secret_name(k) and "key_id" not in k)
-    return found
-
-
-def _cached_droa_secrets(site: str, user: str) -> set[str]:
-    """The temporary DRoA credentials cached for this site and user, expired or not."""
-    import json
-
-    from drtasks.config.files import read_config_text
-    from drtasks.errors import DrtasksError
-    from drtasks.importing.droa import credentials_cache_file
-
-    try:
-        data = json.loads(read_config_text(credentials_cache_file(site, user), "credentials cache"))
-    except (DrtasksError, ValueError):
-        return set()
-    if not isinstance(data, dict):
-        return set()
-    return {v for k, v in data.items() if isinstance(v, str) and is_secret_name(k)}
-
-
-def known_secrets(settings: "Settings") -> set[str]:
-    """Every value `inv config` must not show, whatever the name of the variable holding it."""
-    found = {s.value for key, s in settings.values.items() if is_secret_name(key) and s.value}
-    found.update(value for name, value in os.environ.items() if is_secret_name(name) and value)
-    profiles = {settings.get("DR_LOCAL_S3_PROFILE"), settings.get("DR_UPLOAD_S3_PROFILE")}
-    profiles.add(os.environ.get("AWS_PROFILE") or "default")
-    found |= _profile_secrets(p for p in profiles if p)
-    site, user = settings.get("DR_DROA_URL"), settings.get("DR_DROA_USERNAME")
-    if site and user:
-        found |= _cached_droa_secrets(site, user)
-    remember(*found)
-    return {value for value in found if value.strip()}

@@ -20,14 +20,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("drtasks.render",),
     ("drtasks.chain",),
     ("drtasks.steps",),
-    ("drtasks.importing", "drtasks.carzip", "drtasks.car", "drtasks.demo", "drtasks.locals3", "drtasks.progress"),
+    ("drtasks.importing", "drtasks.carzip", "drtasks.car", "drtasks.demo", "drtasks.locals3", "drtasks.progress", "drtasks.model_checks"),
     ("drtasks.transfer", "drtasks.lease", "drtasks.resume"),
     ("drtasks.plan",),
     ("drtasks.manifest", "drtasks.training_params"),
     ("drtasks.model", "drtasks.sample_model"),
     ("drtasks.config",),
     ("drtasks.s3", "drtasks.units", "drtasks.data"),
-    ("drtasks.errors", "drtasks.startup", "drtasks"),
+    ("drtasks.errors", "drtasks.startup", "drtasks.secrets", "drtasks.timeouts", "drtasks"),
 )
 TASK_HELPERS = ("drtasks.tasks.common", "drtasks.tasks.runner", "drtasks.tasks.namespace")
 
