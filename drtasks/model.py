@@ -31,7 +31,7 @@ class Checkpoint:
         return [f"model/{self.name}.{suffix}" for suffix in ("data-00000-of-00001", "index", "meta")]
 
 
-def _read_if_present(client: Any, bucket: str, key: str) -> bytes | None:
+def read_if_present(client: Any, bucket: str, key: str) -> bytes | None:
     from botocore.exceptions import ClientError
 
     try:
@@ -70,7 +70,7 @@ class SourceModel:
         from drtasks.s3 import list_folder_files, s3_errors
 
         with s3_errors(location), ThreadPoolExecutor(len(folders) + 2) as pool:
-            body = pool.submit(_read_if_present, client, location.bucket, location.key(CHECKPOINT_INDEX))
+            body = pool.submit(read_if_present, client, location.bucket, location.key(CHECKPOINT_INDEX))
             root = pool.submit(lambda: list(list_folder_files(client, location.bucket, location.prefix)))
             inside = [pool.submit(lambda f=f: list(list_objects(client, location.bucket, location.key(f.strip("/"))))) for f in folders]
             listed = [*root.result(), *(info for future in inside for info in future.result())]
@@ -109,7 +109,9 @@ class SourceModel:
         return Checkpoint(checkpoint_number(name), name, dict(entry))
 
     def select(self, policy: str | int) -> Checkpoint:
-        """The checkpoint for 'last', 'best' or a number."""
+        """The checkpoint for 'last', 'best' or a number (best-by: drtasks.checkpoint_choice)."""
+        if not isinstance(policy, (str, int)):
+            raise DrtasksError(f"checkpoint policy {policy} needs the training metrics: choose through drtasks.checkpoint_choice")
         if policy in ("last", "best"):
             return self._checkpoint_from_index(str(policy))
         number = int(policy)

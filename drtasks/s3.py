@@ -100,18 +100,24 @@ def remember_session_secrets(session: Any) -> None:
         secrets.remember(getattr(credentials, "secret_key", None), getattr(credentials, "token", None))
 
 
-def make_client(location: S3Location, max_pool_connections: int = 16) -> Any:
-    """An S3 client for ``location``; path-style addressing for any non-AWS endpoint."""
+def make_client(location: S3Location, max_pool_connections: int = 16, connect_timeout: float | None = None) -> Any:
+    """An S3 client for ``location``; path-style addressing for any non-AWS endpoint.
+
+    ``connect_timeout``: shorter than DRTASKS_TIMEOUT for probes that may meet an endpoint nobody answers.
+    """
     from botocore.config import Config
 
     from drtasks import timeouts
 
     path_style = bool(location.endpoint_url) and "amazonaws.com" not in (location.endpoint_url or "")
+    options = timeouts.botocore_options()
+    if connect_timeout is not None:
+        options["connect_timeout"] = min(connect_timeout, options["connect_timeout"])
     config = Config(
         max_pool_connections=max_pool_connections,
         s3={"addressing_style": "path" if path_style else "auto"},
         # A silent endpoint fails after a bounded time (see drtasks.timeouts), not minutes.
-        **timeouts.botocore_options(),
+        **options,
         # Not every S3-compatible server accepts the newer default checksums.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import random
+import statistics
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -18,7 +19,7 @@ from typing import Any, Iterable
 KIB = 1024
 MIB = 1024 * KIB
 
-# Seconds since the epoch of the first fake checkpoint; later ones are later by their step count.
+# Seconds since the epoch of the first simulated iteration (simtrace time stamps).
 _EPOCH = 1_700_000_000.0
 _STEER = (-30.0, -15.0, 0.0, 15.0, 30.0)
 _SPEEDS = (1.0, 2.0, 3.0)
@@ -34,8 +35,8 @@ class SeededCheckpoint:
     keys: tuple[str, ...]
     pb_key: str
     pb_sha256: str
-    avg_eval_metric: float
-    time_stamp: float
+    avg_eval_metric: float | None  # None: saved after the last evaluation
+    time_stamp: float  # simulation time (s) its evaluation was recorded
 
     def entry(self) -> dict[str, Any]:
         """The checkpoint's entry as deepracer_checkpoints.json holds it."""
@@ -55,6 +56,10 @@ class SeededModel:
     last: int
     objects: dict[str, int] = field(default_factory=dict)  # full key -> size
     sha256: dict[str, str] = field(default_factory=dict)  # full key -> sha256 of the content
+    first_checkpoint: int = 0  # the checkpoint that drove iteration 0
+    evaluations: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # checkpoint -> its evaluation entries
+    roles: dict[str, int] = field(default_factory=dict)  # best-by metric (and "last") -> checkpoint designed to win it
+    unevaluated: tuple[int, ...] = ()
 
     def key(self, relative: str) -> str:
         return f"{self.prefix}/{relative}" if self.prefix else relative
@@ -169,29 +174,129 @@ def training_params(bucket: str, prefix: str, reward_key: str) -> str:
     return "".join(f"{key}: '{value}'\n" for key, value in params.items())
 
 
-def training_metrics(rng: random.Random, episodes: int) -> str:
-    """TrainingMetrics.json as the simapp writes it: one entry per training or evaluation episode."""
-    metrics = []
-    clock = int(_EPOCH * 1000)
-    for episode in range(1, episodes + 1):
-        evaluating = episode % 10 == 0
-        progress = round(min(100.0, rng.uniform(5, 40) + episode * 0.6), 2)
-        elapsed = int(rng.uniform(4_000, 30_000))
-        metrics.append(
-            {
-                "reward_score": round(progress * rng.uniform(0.8, 1.6), 2),
-                "metric_time": clock + elapsed,
-                "start_time": clock,
-                "elapsed_time_in_milliseconds": elapsed,
-                "episode": episode // 10 if evaluating else episode,
-                "trial": 1 + episode % 5 if evaluating else episode % 20 + 1,
-                "phase": "evaluation" if evaluating else "training",
-                "completion_percentage": int(progress),
-                "episode_status": "Lap complete" if progress >= 100 else "Off track",
-            }
+# DRfC's defaults: hyperparameters' num_episodes_between_training, training_params' MIN_EVAL_TRIALS.
+EPISODES_PER_ITERATION = 20
+EVALUATION_TRIALS = 5
+_SIM_START_MS = 30_000  # the simulation clock when the first episode starts
+
+# The evaluation of a kept checkpoint, by the role it plays: the progress of each evaluation
+# episode, the lap times (s) of the completed ones in order, and reward per progress point.
+# Chosen so that each best-by metric picks a different kept checkpoint:
+# progress 99.2 % | laptime 11.84 s | reward ~4.4 per point (slow and steady) | last 87.6 %, 12.30 s.
+_ROLE_EVALUATIONS: dict[str, tuple[tuple[int, ...], tuple[float, ...], float]] = {
+    "progress": ((100, 100, 100, 100, 96), (13.02, 13.11, 13.06, 13.21), 2.6),
+    "laptime": ((100, 61, 100, 55, 100), (11.70, 11.84, 11.98), 2.4),
+    "reward": ((100, 88, 100, 84, 79), (15.21, 15.79), 4.4),
+    "last": ((100, 85, 100, 70, 83), (12.20, 12.40), 2.5),
+}
+_FAILURES = ("Off track", "Off track", "Off track", "Crashed", "Immobilized")
+
+
+@dataclass
+class _Clock:
+    """One worker's simulation clock in milliseconds (each worker runs its own simulation)."""
+
+    now: int = _SIM_START_MS
+
+    def episode(self, rng: random.Random, seconds: float) -> tuple[int, int, int]:
+        start = self.now
+        elapsed = int(round(seconds * 1000))
+        self.now = start + elapsed + rng.randrange(300, 900)  # the car is reset between episodes
+        return start, start + elapsed, elapsed
+
+
+def _episode(clock: _Clock, rng: random.Random, episode: int, trial: int, phase: str, progress: int, lap: float | None, per_point: float) -> dict[str, Any]:
+    """One entry of TrainingMetrics.json, as the simapp's append_episode_metrics writes it."""
+    complete = progress >= 100
+    seconds = lap if complete and lap else (progress / 100) * rng.uniform(13.0, 17.0)
+    start, end, elapsed = clock.episode(rng, max(seconds, 0.4))
+    return {
+        "reward_score": int(round(progress * per_point * rng.uniform(0.97, 1.03))),
+        "metric_time": end,
+        "start_time": start,
+        "elapsed_time_in_milliseconds": elapsed,
+        "episode": episode,
+        "trial": trial,
+        "phase": phase,
+        "completion_percentage": int(progress),
+        "episode_status": "Lap complete" if complete else rng.choice(_FAILURES),
+    }
+
+
+def _ordinary_evaluation(rng: random.Random, skill: float) -> tuple[list[int], list[float], float]:
+    """Evaluation outcomes of a checkpoint without a role: never the best of the kept ones."""
+    progress, laps = [], []
+    for _ in range(EVALUATION_TRIALS):
+        if len(laps) < 3 and rng.random() < 0.7 * skill:
+            progress.append(100)
+            laps.append(round(rng.uniform(12.6, 16.5), 2))
+        else:
+            progress.append(int(min(90, max(3, rng.gauss(75 * skill + 10, 12)))))
+    return progress, laps, rng.uniform(2.0, 2.8)
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """The metrics files of a run and what the simapp recorded for each evaluated checkpoint."""
+
+    files: dict[str, str]  # relative key (metrics/TrainingMetrics*.json) -> content
+    evaluations: dict[int, list[dict[str, Any]]]  # checkpoint number -> its evaluation entries
+    switch_times: dict[int, float]  # checkpoint number -> simulation time (s) its evaluation was recorded
+    roles: dict[str, int]  # best-by metric -> the kept checkpoint designed to win it ("last" too)
+
+
+def training_run(rng: random.Random, first: int, last: int, kept: list[int], best: int, workers: int = 1) -> TrainingRun:
+    """TrainingMetrics.json (and TrainingMetrics_<n>.json for workers n > 0) of a run.
+
+    Iteration i (0-based) is driven by checkpoint ``first + i``: every worker plays its share of
+    the iteration's training episodes (``trial`` 1.., ``episode`` counting on), then worker 0
+    evaluates that same checkpoint; checkpoint ``first + i + 1`` is trained from those episodes.
+    When the next iteration starts, the simapp records the evaluation in deepracer_checkpoints.json
+    (the time of that switch is ``switch_times``).
+    """
+    others = [n for n in kept if n not in (best, last)]
+    roles = {"progress": best, "laptime": others[-1] if others else last, "reward": others[0] if len(others) >= 2 else last, "last": last}
+    by_checkpoint = {number: role for role, number in reversed(list(roles.items()))}
+    shares = [EPISODES_PER_ITERATION // workers + (1 if w < EPISODES_PER_ITERATION % workers else 0) for w in range(workers)]
+    rows: list[list[dict[str, Any]]] = [[] for _ in range(workers)]
+    clocks = [_Clock(_SIM_START_MS + 977 * w) for w in range(workers)]
+    counters = [0] * workers
+    evaluations: dict[int, list[dict[str, Any]]] = {}
+    switch_times: dict[int, float] = {}
+    iterations = last - first + 1
+    for iteration in range(iterations):
+        checkpoint = first + iteration
+        skill = 0.15 + 0.8 * iteration / max(1, iterations - 1)
+        for worker in range(workers):
+            for trial in range(1, shares[worker] + 1):
+                counters[worker] += 1
+                completes = rng.random() < 0.5 * skill
+                progress = 100 if completes else int(min(99, max(1, rng.gauss(70 * skill + 5, 15))))
+                lap = round(rng.uniform(12.5, 17.0), 2) if completes else None
+                rows[worker].append(_episode(clocks[worker], rng, counters[worker], trial, "training", progress, lap, rng.uniform(2.0, 3.0)))
+        role = by_checkpoint.get(checkpoint)
+        if role:
+            progress_list, laps, per_point = _ROLE_EVALUATIONS[role]
+        else:
+            progress_list, laps, per_point = _ordinary_evaluation(rng, skill)
+        lap_times = iter(laps)
+        evaluated = []
+        for progress in progress_list:
+            lap = next(lap_times) if progress >= 100 else None
+            # Evaluation entries repeat the episode and trial of the last training episode.
+            evaluated.append(_episode(clocks[0], rng, counters[0], shares[0], "evaluation", progress, lap, per_point))
+        rows[0].extend(evaluated)
+        evaluations[checkpoint] = evaluated
+        # The physics pause while the trainer works: the switch happens at the last evaluation's end.
+        switch_times[checkpoint] = evaluated[-1]["metric_time"] / 1000
+        clocks[0].now = evaluated[-1]["metric_time"] + rng.randrange(300, 900)
+    files = {
+        f"metrics/TrainingMetrics{'' if worker == 0 else f'_{worker}'}.json": json.dumps(
+            {"metrics": rows[worker], "version": "2", "best_model_metric": "progress"}
         )
-        clock += elapsed + 500
-    return json.dumps({"metrics": metrics, "version": "2", "best_model_metric": "progress"})
+        for worker in range(workers)
+    }
+    return TrainingRun(files, evaluations, switch_times, roles)
 
 
 _SIMTRACE_HEADER = (
@@ -250,12 +355,20 @@ def seed_model(
     markers: Iterable[str] = (),
     multipart_threshold: int = 64 * MIB,
     seed: int = 0,
+    first_checkpoint: int = 0,
+    unevaluated: Iterable[int] = (),
 ) -> SeededModel:
     """Write a trained model at ``s3://bucket/prefix/`` (plus the custom_files beside it).
 
     ``best`` defaults to the second kept checkpoint (the highest ``avg_eval_metric``), so best != last
     whenever more than one checkpoint is kept. ``markers`` adds e.g. ``.ready`` under ``model/``.
     Objects above ``multipart_threshold`` are uploaded in parts (their ETag is then not an MD5).
+
+    The metrics cover iterations ``first_checkpoint`` .. last kept checkpoint (a run continued from
+    a pretrained model starts past 0), and make best-by differ per metric: with the default
+    checkpoints, progress picks 13, reward 10, laptime 16, and last is 19 (see ``roles``).
+    ``unevaluated`` adds checkpoints the trainer saved after the last evaluation (kept, no
+    evaluation episodes, not named by deepracer_checkpoints.json).
     """
     numbers = sorted(set(checkpoints))
     if not numbers:
@@ -264,6 +377,11 @@ def seed_model(
     best = best if best is not None else (numbers[1] if len(numbers) > 1 else last)
     if best not in numbers:
         raise ValueError(f"best checkpoint {best} is not among {numbers}")
+    if first_checkpoint > numbers[0]:
+        raise ValueError(f"first_checkpoint {first_checkpoint} is after the kept checkpoint {numbers[0]}")
+    newer = sorted(set(unevaluated))
+    if newer and newer[0] <= last:
+        raise ValueError(f"unevaluated checkpoints {newer} must come after the last evaluated one ({last})")
     prefix = prefix.strip("/")
     rng = random.Random(seed)
     files: dict[str, bytes] = {}
@@ -272,8 +390,9 @@ def seed_model(
         files[f"{prefix}/{relative}" if prefix else relative] = body.encode() if isinstance(body, str) else body
 
     kept: dict[int, SeededCheckpoint] = {}
-    steps = _checkpoint_steps(numbers, rng)
-    for number in numbers:
+    steps = _checkpoint_steps([*numbers, *newer], rng)
+    run = training_run(rng, first_checkpoint, last, numbers, best, workers=max(1, workers))
+    for number in [*numbers, *newer]:
         name = f"{number}_Step-{steps[number]}.ckpt"
         sizes = {"data-00000-of-00001": data_size, "index": index_size, "meta": meta_size}
         keys = []
@@ -283,7 +402,7 @@ def seed_model(
         pb = pseudo_random_bytes(seed, f"{number}.pb", pb_size)
         pb_key = f"model/model_{number}.pb"
         put(pb_key, pb)
-        metric = 71.5 if number == best else round(rng.uniform(20, 70), 1)
+        evaluation = run.evaluations.get(number)
         kept[number] = SeededCheckpoint(
             number=number,
             step=steps[number],
@@ -291,20 +410,21 @@ def seed_model(
             keys=(*keys, pb_key),
             pb_key=pb_key,
             pb_sha256=hashlib.sha256(pb).hexdigest(),
-            avg_eval_metric=metric,
-            time_stamp=_EPOCH + steps[number],
+            # What the simapp records: the mean evaluation progress, when the next iteration starts.
+            avg_eval_metric=statistics.fmean(e["completion_percentage"] for e in evaluation) if evaluation else None,
+            time_stamp=run.switch_times.get(number, run.switch_times[last] + 60.0 * (number - last)),
         )
 
-    last_name = kept[last].name
+    newest = kept[max(kept)].name  # the trainer's latest save, evaluated or not
     put(
         "model/deepracer_checkpoints.json",
         json.dumps({"best_checkpoint": kept[best].entry(), "last_checkpoint": kept[last].entry()}),
     )
-    put("model/.coach_checkpoint", f"{last_name}\n")
+    put("model/.coach_checkpoint", f"{newest}\n")
     put(
         "model/checkpoint",
-        f'model_checkpoint_path: "{last_name}"\n'
-        + "".join(f'all_model_checkpoint_paths: "{kept[n].name}"\n' for n in numbers),
+        f'model_checkpoint_path: "{newest}"\n'
+        + "".join(f'all_model_checkpoint_paths: "{kept[n].name}"\n' for n in sorted(kept)),
     )
     metadata = json.dumps(model_metadata(), indent=4)
     hyper = json.dumps(hyperparameters(), indent=4)
@@ -325,12 +445,15 @@ def seed_model(
         put("reward_function.py", reward_function("model root"))
         effective_reward = f"{prefix}/reward_function.py" if prefix else "reward_function.py"
 
+    # DRfC's multi-config runs write one training_params_<n>.yaml per worker, n from 1; the simapp
+    # names worker 0's metrics TrainingMetrics.json and worker n's TrainingMetrics_<n>.json.
     worker_ids = [None] if workers <= 1 else list(range(1, workers + 1))
     for worker in worker_ids:
         suffix = "" if worker is None else f"_{worker}"
         put(f"training_params{suffix}.yaml", training_params(bucket, prefix, reward_key))
-        if with_metrics:
-            put(f"metrics/TrainingMetrics{suffix}.json", training_metrics(rng, episodes=40 + 20 * len(numbers)))
+    if with_metrics:
+        for relative, body in run.files.items():
+            put(relative, body)
     for iteration in range(simtrace_iterations):
         put(f"training-simtrace/{iteration}-iteration.csv", simtrace(rng, iteration))
 
@@ -345,6 +468,10 @@ def seed_model(
         last=last,
         objects={key: len(body) for key, body in files.items()},
         sha256={key: hashlib.sha256(body).hexdigest() for key, body in files.items()},
+        first_checkpoint=first_checkpoint,
+        evaluations=run.evaluations if with_metrics else {},
+        roles=run.roles,
+        unevaluated=tuple(newer),
     )
 
 

@@ -217,7 +217,7 @@ def test_unknown_profile_key_is_named_with_its_line_and_the_closest_key(dr_dir: 
 def test_a_value_of_the_wrong_type_is_refused(dr_dir: Path) -> None:
     write(dr_dir / "profiles" / "wrong.yaml", "checkpoint: bestest\n")
     result = drtasks("config", "--profile", "wrong", dr_dir=dr_dir)
-    assert_one_line_failure(result, "wrong.yaml:1", "checkpoint: must be 'last', 'best' or a checkpoint number")
+    assert_one_line_failure(result, "wrong.yaml:1", "checkpoint: must be 'last', 'best', a checkpoint number or 'best-by:progress|reward|laptime'")
     write(dr_dir / "profiles" / "wrong2.yaml", "upload:\n  bucket: [a, b]\n")
     result = drtasks("config", "--profile", "wrong2", dr_dir=dr_dir)
     assert_one_line_failure(result, "wrong2.yaml:2", "upload.bucket")

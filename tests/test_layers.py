@@ -17,14 +17,14 @@ from tests.cli import PROJECT_ROOT
 # Top to bottom. A module may import modules of its own layer or of a layer further down.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("drtasks.cli", "drtasks.tasks"),
-    ("drtasks.render",),
+    ("drtasks.render", "drtasks.model_render", "drtasks.plot"),
     ("drtasks.chain",),
     ("drtasks.steps",),
-    ("drtasks.importing", "drtasks.carzip", "drtasks.car", "drtasks.demo", "drtasks.locals3", "drtasks.progress", "drtasks.model_checks"),
+    ("drtasks.importing", "drtasks.carzip", "drtasks.car", "drtasks.demo", "drtasks.locals3", "drtasks.progress", "drtasks.inventory", "drtasks.checkpoint_report", "drtasks.model_checks"),
     ("drtasks.transfer", "drtasks.lease", "drtasks.resume"),
     ("drtasks.plan",),
     ("drtasks.manifest", "drtasks.training_params"),
-    ("drtasks.model", "drtasks.sample_model"),
+    ("drtasks.model", "drtasks.sample_model", "drtasks.metrics", "drtasks.checkpoint_choice"),
     ("drtasks.config",),
     ("drtasks.s3", "drtasks.units", "drtasks.data"),
     ("drtasks.errors", "drtasks.startup", "drtasks.secrets", "drtasks.timeouts", "drtasks"),

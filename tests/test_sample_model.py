@@ -50,6 +50,10 @@ def test_best_and_last_checkpoints_differ_and_are_recorded(s3_server, seeded_mod
     pointers = json.loads(_read(client, location.bucket, location.key("model/deepracer_checkpoints.json")))
 
     assert model.best == 13 and model.last == 19
+    # The simapp records the mean evaluation progress of each; best is the highest of any iteration.
+    assert pointers["best_checkpoint"]["avg_eval_metric"] == 99.2 and pointers["last_checkpoint"]["avg_eval_metric"] == 87.6
+    means = {n: sum(e["completion_percentage"] for e in entries) / len(entries) for n, entries in model.evaluations.items()}
+    assert sorted(means) == list(range(0, 20)) and max(means, key=means.__getitem__) == 13
     assert pointers["best_checkpoint"]["name"] == model.best_checkpoint.name
     assert pointers["last_checkpoint"]["name"] == model.last_checkpoint.name
     assert pointers["best_checkpoint"]["name"].startswith("13_Step-")
@@ -122,5 +126,6 @@ def test_multi_worker_models_have_one_params_and_metrics_file_per_worker(s3_serv
     relative = {k.removeprefix("multi/") for k in model.objects}
 
     assert {"training_params_1.yaml", "training_params_2.yaml"} <= relative
-    assert {"metrics/TrainingMetrics_1.json", "metrics/TrainingMetrics_2.json"} <= relative
+    # The simapp: worker 0 writes TrainingMetrics.json, worker n > 0 TrainingMetrics_<n>.json.
+    assert {k for k in relative if k.startswith("metrics/")} == {"metrics/TrainingMetrics.json", "metrics/TrainingMetrics_1.json"}
     assert "training_params.yaml" not in relative and "model/.ready" in relative

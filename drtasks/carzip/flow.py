@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from drtasks.carzip.archive import ArchiveMember, archive_file_name, build_car_archive, car_model_name, validate_car_archive, validate_metadata
+from drtasks.checkpoint_choice import choose_for
 from drtasks.config import targets
 from drtasks.config.settings import Settings
 from drtasks.errors import DrtasksError, shorten
@@ -47,15 +48,15 @@ def from_s3(settings: Settings) -> CarModel:
     source = targets.source_location(settings)
     client = make_client(source)
     model = SourceModel.load(client, source)
-    checkpoint = model.select(targets.checkpoint_policy(settings))
+    choice = choose_for(settings, client, model)
+    checkpoint = choice.checkpoint
     missing = model.missing([checkpoint.frozen_graph, "model/model_metadata.json"])
     if missing:
         raise DrtasksError("cannot build the car archive, missing: " + ", ".join(source.key(key) for key in missing))
     with s3_errors(source):
         pb = client.get_object(Bucket=source.bucket, Key=source.key(checkpoint.frozen_graph))["Body"].read()
         metadata = client.get_object(Bucket=source.bucket, Key=source.key("model/model_metadata.json"))["Body"].read()
-    policy = targets.checkpoint_policy(settings)
-    return CarModel(pb, metadata, f"{source.url}/{checkpoint.frozen_graph} (checkpoint {checkpoint.name}, {policy})")
+    return CarModel(pb, metadata, f"{source.url}/{checkpoint.frozen_graph} (checkpoint {checkpoint.name}; {choice.reason})")
 
 
 def from_container(name: str | None) -> CarModel:

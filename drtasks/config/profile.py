@@ -55,7 +55,9 @@ class CarZipSection(_Section):
     cars: list[str] | None = None  # car consoles for inv car-push, https://HOST[:PORT]
 
 
-Checkpoint = Union[Literal["last", "best"], int]
+# 'last', 'best', a number, or best-by as 'best-by:laptime' or the mapping {best-by: laptime};
+# the validator below turns every best-by into the string form DR_UPLOAD_CHECKPOINT holds.
+Checkpoint = Union[Literal["last", "best"], int, str]
 # What `inv ship` may run, in the order it runs them.
 StepName = Literal["increment", "upload", "import", "submit", "car-zip", "car-push"]
 
@@ -74,9 +76,22 @@ class Profile(_Section):
     steps: list[StepName] | None = None  # what `inv ship` runs for this profile (default: upload)
     env: dict[str, Union[str, int, float, bool]] = Field(default_factory=dict)
 
-    @field_validator("checkpoint")
+    @field_validator("checkpoint", mode="before")
     @classmethod
-    def _non_negative(cls, value: Checkpoint | None) -> Checkpoint | None:
+    def _policy(cls, value: Any) -> Any:
+        from drtasks.config.targets import POLICY_FORMS, parse_best_by
+
+        if isinstance(value, dict):
+            if list(value) != ["best-by"]:
+                raise ValueError(f"a checkpoint mapping has the one key best-by (e.g. best-by: laptime), not {', '.join(map(str, value))}")
+            value = f"best-by:{value['best-by']}"
+        if isinstance(value, str) and value.strip().lower().startswith("best-by"):
+            try:
+                return str(parse_best_by(value.strip()[len("best-by") :].lstrip(" :"), "checkpoint"))
+            except DrtasksError as error:
+                raise ValueError(error.message.removeprefix("checkpoint: ")) from None
+        if isinstance(value, bool) or not (isinstance(value, int) or value in ("last", "best")):
+            raise ValueError(f"must be {POLICY_FORMS}")
         if isinstance(value, int) and value < 0:
             raise ValueError("a checkpoint number is 0 or more")
         return value
@@ -227,7 +242,7 @@ def _explain(error: dict[str, Any]) -> str:
         hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(choices)}"
         return f"unknown key {shorten(dotted)}{hint}"
     if loc and loc[0] == "checkpoint":
-        return f"checkpoint: must be 'last', 'best' or a checkpoint number (got {shorten(error.get('input'))})"
+        return f"checkpoint: {error['msg'].removeprefix('Value error, ')} (got {shorten(error.get('input'))})"
     message = error["msg"].removeprefix("Value error, ")
     return f"{shorten(dotted)}: {message} (got {shorten(error.get('input'))})"
 
@@ -314,6 +329,8 @@ def load_file(name: str, path: Path) -> LoadedProfile:
     except ValidationError as error:
         first = error.errors()[0]
         loc = tuple(str(p) for p in first["loc"])
+        if loc == ("checkpoint",) and ("checkpoint", "best-by") in lines:
+            loc = ("checkpoint", "best-by")  # the mapping form: point at the metric's line
         line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), 1)
         raise DrtasksError(f"{path}:{line}: {_explain(first)}") from None
     return LoadedProfile(name, path, profile, lines)

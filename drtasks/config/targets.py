@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal, Union
 from urllib.parse import urlsplit
 
@@ -9,7 +10,22 @@ from drtasks.config.settings import Settings
 from drtasks.errors import DrtasksError, shorten
 from drtasks.s3 import S3Location
 
-CheckpointPolicy = Union[Literal["last", "best"], int]
+# How best-by ranks the evaluation episodes of the kept checkpoints (DR_TRAIN_BEST_MODEL_METRIC's names).
+BEST_BY_METRICS = ("progress", "reward", "laptime")
+
+
+@dataclass(frozen=True)
+class BestBy:
+    """Choose among the kept checkpoints by their evaluation episodes (drtasks.checkpoint_choice)."""
+
+    metric: str
+
+    def __str__(self) -> str:
+        return f"best-by:{self.metric}"  # the form DR_UPLOAD_CHECKPOINT and profiles hold
+
+
+CheckpointPolicy = Union[Literal["last", "best"], int, BestBy]
+POLICY_FORMS = "'last', 'best', a checkpoint number or 'best-by:progress|reward|laptime'"
 
 LOCAL_MINIO = "http://localhost:9000"
 
@@ -121,13 +137,23 @@ def upload_location(settings: Settings, local: bool = False) -> S3Location:
     )
 
 
+def parse_best_by(metric: str, where: str) -> BestBy:
+    value = metric.strip().lower()
+    if value not in BEST_BY_METRICS:
+        raise DrtasksError(f"{where}: unknown best-by metric {metric.strip()!r}; choose progress, reward or laptime")
+    return BestBy(value)
+
+
 def parse_checkpoint(text: str, where: str) -> CheckpointPolicy:
+    """'last', 'best', a number, or 'best-by:METRIC' (also written 'best-by METRIC')."""
     value = text.strip().lower()
     if value in ("last", "best"):
         return value  # type: ignore[return-value]
     if value.isdigit():
         return int(value)
-    raise DrtasksError(f"{where}: checkpoint must be 'last', 'best' or a checkpoint number (got {shorten(text)})")
+    if value.startswith("best-by"):
+        return parse_best_by(value[len("best-by") :].lstrip(" :"), where)
+    raise DrtasksError(f"{where}: checkpoint must be {POLICY_FORMS} (got {shorten(text)})")
 
 
 def checkpoint_policy(settings: Settings) -> CheckpointPolicy:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from drtasks.checkpoint_choice import choose_for
 from drtasks.config import targets
 from drtasks.config.settings import Settings
 from drtasks.errors import DrtasksError, shorten
@@ -131,8 +132,8 @@ def prepare_droa_upload(
     source = targets.source_location(settings)
     source_client = make_client(source, max_pool_connections=config.max_concurrency + 2)
     model = SourceModel.load(source_client, source)
-    policy = targets.checkpoint_policy(settings)
-    checkpoint = model.select(policy)
+    choice = choose_for(settings, source_client, model)
+    checkpoint = choice.checkpoint
     check_model(source_client, model, checkpoint)
     pieces = find_pieces(source_client, model, checkpoint, targets.reward_key(settings), targets.metrics_prefix(settings))
 
@@ -151,7 +152,7 @@ def prepare_droa_upload(
     target_client = transit_client(session, target.endpoint_url, config.max_concurrency)
     # A fresh uuid prefix holds nothing yet: no listing, which racers' credentials may not allow.
     plan = plan_upload(manifest, source, target, target_client, title="DRoA upload", existing={}, put_only=True)
-    plan.notes.append(f"checkpoint {checkpoint.name} ({policy})")
+    plan.notes.append(choice.reason)
     plan.notes.append(f"then import as '{request.name}' from s3://{bucket}/{prefix}")
     warnings = [str(p) for p in problems if not p.blocking]
     total = sum(item.size for item in manifest)

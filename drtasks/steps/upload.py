@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from drtasks.checkpoint_choice import choose_for
 from drtasks.config import targets
 from drtasks.config.settings import Settings
 from drtasks.lease import refuse_if_held
@@ -96,8 +97,8 @@ def plan_upload_step(context: StepContext) -> UploadPlan:
     reward = reads.head(source, reward_key)
     metrics = reads.listing(source, metrics_prefix)
     model = model_read.result()
-    policy = targets.checkpoint_policy(settings)
-    checkpoint = model.select(policy)
+    choice = choose_for(settings, reads.client(source), model, metrics.result)
+    checkpoint = choice.checkpoint
     check_model(reads.client(source), model, checkpoint)
     pieces = find_pieces(reads.client(source), model, checkpoint, reward_key, metrics_prefix, reward.result, metrics.result)
     params = to_yaml(training_params(settings, target, pieces.metrics_file_key))
@@ -115,5 +116,5 @@ def plan_upload_step(context: StepContext) -> UploadPlan:
         pending=pending.result(),
         resumable=resumable_for(target, source.same_service(target)),
     )
-    plan.notes.append(f"checkpoint {checkpoint.name} ({policy})")
+    plan.notes.append(choice.reason)
     return UploadPlan(plan, checkpoint, reads.client(source), target_client, upload_inputs(settings, source))

@@ -28,6 +28,7 @@ class CarZipRequest:
     dry_run: bool = False
     json: bool = False
     overrides: dict[str, tuple[str, str]] | None = None  # DR_* -> (value, origin), above every layer
+    best_by: str | None = None  # progress | reward | laptime
 
 
 def car_zip_chain(request: CarZipRequest) -> "ChainRequest":
@@ -35,7 +36,7 @@ def car_zip_chain(request: CarZipRequest) -> "ChainRequest":
     from drtasks.steps.carzip import CarZipOptions
 
     options = CarZipOptions(request.source, request.container, request.local, request.output, request.upload, request.name)
-    flags = {**checkpoint_flags(request.best, request.checkpoint), **(request.overrides or {})}
+    flags = {**checkpoint_flags(request.best, request.checkpoint, request.best_by), **(request.overrides or {})}
     return ChainRequest(request.profile, [StepSpec("car-zip", options)], flags)
 
 
@@ -46,7 +47,7 @@ def run_car_zip(request: CarZipRequest) -> None:
 
 
 @drtask(
-    short={"profile": "p", "best": "b", "checkpoint": "c", "local": "L", "output": "o", "force": "f", "dry_run": "d", "from_": "s", "no_upload": "N", "json": "j"},
+    short={"profile": "p", "best": "b", "checkpoint": "c", "best_by": "", "local": "L", "output": "o", "force": "f", "dry_run": "d", "from_": "s", "no_upload": "N", "json": "j"},
     help={
         "json": "print the plan as JSON instead of tables",
         "profile": "named profile from profiles/",
@@ -54,6 +55,7 @@ def run_car_zip(request: CarZipRequest) -> None:
         "container": "the training container's name, when several run",
         "best": "from S3: the best checkpoint instead of the last",
         "checkpoint": "from S3: checkpoint number N",
+        "best-by": "from S3: the kept checkpoint whose evaluation was best by progress, reward or laptime",
         "local": "upload to the local training bucket instead of the upload bucket",
         "output": "also write the archive to FILE (a folder gets <name>.tar.gz, the name the car will show)",
         "no-upload": "only write --output, upload nothing",
@@ -76,9 +78,10 @@ def car_zip(
     force: bool = False,
     dry_run: bool = False,
     json: bool = False,
+    best_by: str | None = None,
 ) -> None:
     """Make the physical car's .tar.gz (one .pb + model_metadata.json) and upload it as carfile.tar.gz."""
-    run_car_zip(CarZipRequest(profile, from_, container, best, checkpoint, local, output, False if no_upload else None, name, force, dry_run, json))
+    run_car_zip(CarZipRequest(profile, from_, container, best, checkpoint, local, output, False if no_upload else None, name, force, dry_run, json, best_by=best_by))
 
 
 namespace = Collection(car_zip)

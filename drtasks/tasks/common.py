@@ -19,10 +19,11 @@ class DrTask(Task):  # type: ignore[misc]
         super().__init__(_one_line_errors(body), **kwargs)
 
     def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
-        taken_names.update(self._short.values())  # automatic short flags must not take chosen ones
+        taken_names.update(v for v in self._short.values() if v)  # automatic short flags must not take chosen ones
         opts = super().arg_opts(name, default, taken_names)
         if name in self._short:
-            opts["names"] = [*(n for n in opts["names"] if len(n) > 1), self._short[name]]
+            # An empty short name means: the long flag only.
+            opts["names"] = [*(n for n in opts["names"] if len(n) > 1), *filter(None, [self._short[name]])]
         return opts
 
 
@@ -83,14 +84,17 @@ def settings_for(profile: str | None, flags: Mapping[str, tuple[str, str]] | Non
     return resolve(profile or None, flags)
 
 
-def checkpoint_flags(best: bool, checkpoint: str | None) -> dict[str, tuple[str, str]]:
-    from drtasks.config.targets import parse_checkpoint
+def checkpoint_flags(best: bool, checkpoint: str | None, best_by: str | None = None) -> dict[str, tuple[str, str]]:
+    from drtasks.config.targets import parse_best_by, parse_checkpoint
 
-    if best and checkpoint:
-        raise DrtasksError("--best and --checkpoint exclude each other")
+    chosen = [flag for flag, value in (("--best", best), ("--checkpoint", checkpoint), ("--best-by", best_by)) if value]
+    if len(chosen) > 1:
+        raise DrtasksError(f"{' and '.join(chosen)} exclude each other")
     if best:
         return {"DR_UPLOAD_CHECKPOINT": ("best", "--best")}
     if checkpoint:
         parse_checkpoint(str(checkpoint), "--checkpoint")
         return {"DR_UPLOAD_CHECKPOINT": (str(checkpoint), "--checkpoint")}
+    if best_by:
+        return {"DR_UPLOAD_CHECKPOINT": (str(parse_best_by(best_by, "--best-by")), "--best-by")}
     return {}

@@ -14,6 +14,7 @@ TASK_MODULES = (
     "drtasks.tasks.carzip_tasks",
     "drtasks.tasks.car_tasks",
     "drtasks.tasks.import_tasks",
+    "drtasks.tasks.model_tasks",
     "drtasks.tasks.ship_tasks",
 )
 

@@ -30,10 +30,11 @@ class UploadRequest:
     target: str | None = None  # import target: console or droa
     show_all: bool = False
     overrides: dict[str, tuple[str, str]] | None = None  # DR_* -> (value, origin), above every layer
+    best_by: str | None = None  # progress | reward | laptime
 
 
 def upload_flags(request: UploadRequest) -> dict[str, tuple[str, str]]:
-    flags = checkpoint_flags(request.best, request.checkpoint)
+    flags = checkpoint_flags(request.best, request.checkpoint, request.best_by)
     if request.prefix is not None:
         prefix = request.prefix.strip("/")
         if not prefix:
@@ -81,6 +82,7 @@ def run_upload(request: UploadRequest) -> None:
         "dry_run": "d",
         "best": "b",
         "checkpoint": "c",
+        "best_by": "",
         "prefix": "P",
         "local": "L",
         "import_": "i",
@@ -96,6 +98,7 @@ def run_upload(request: UploadRequest) -> None:
         "dry-run": "show the plan and write nothing",
         "best": "upload the best checkpoint instead of the last",
         "checkpoint": "upload checkpoint number N",
+        "best-by": "upload the kept checkpoint whose evaluation was best by progress, reward or laptime",
         "prefix": "use P as both the source model prefix and the upload prefix",
         "local": "upload into the local training bucket (refuses when target == source)",
         "import": "after uploading, import the model, named after the upload prefix",
@@ -120,10 +123,11 @@ def upload(
     target: str | None = None,
     json: bool = False,
     all: bool = False,
+    best_by: str | None = None,
 ) -> None:
     """Upload the chosen checkpoint of the trained model, showing the plan before writing."""
     name = import_name if import_name else ("" if import_ else None)
-    run_upload(UploadRequest(profile, force, wipe, dry_run, best, checkpoint, prefix, local, name, json, target=target, show_all=all))
+    run_upload(UploadRequest(profile, force, wipe, dry_run, best, checkpoint, prefix, local, name, json, target=target, show_all=all, best_by=best_by))
 
 
 def increment_chain(profile: str | None, delimiter: str, wipe: bool) -> "ChainRequest":
