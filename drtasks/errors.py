@@ -23,17 +23,17 @@ def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
 
 
 def shorten(value: Any, limit: int = QUOTE_LIMIT) -> str:
-    """A quoted rendering of user input for messages: repr, at most ``limit`` characters.
+    """A quoted rendering of user input for messages: a repr of at most ``limit`` characters.
 
-    Containers are summarised by type and length before repr ever walks them, so quoting a
-    hostile structure costs nothing.
+    reprlib stops at a few levels and items, so quoting a hostile structure costs nothing.
     """
-    if isinstance(value, (dict, list, tuple, set)):
-        return f"a {type(value).__name__} of {len(value)} item{'s' if len(value) != 1 else ''}"
-    if isinstance(value, (str, bytes)) and len(value) > limit:
-        value = value[:limit]  # repr of a slice: never the whole of a huge value
-        return repr(value)[: limit - 3] + "..."
-    text = repr(value)
+    import reprlib
+
+    bounded = reprlib.Repr()
+    bounded.maxlevel, bounded.maxdict = 3, 4
+    bounded.maxlist = bounded.maxtuple = bounded.maxset = bounded.maxfrozenset = 6
+    bounded.maxstring = bounded.maxother = limit
+    text = bounded.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
