@@ -231,7 +231,9 @@ class Bench:
     def dry_run_plan(self, case: str) -> dict[str, Any]:
         _, stdout = self.run_child(self.drtasks_command("upload", "--dry-run", "--json"), extra_env={"DR_DIR": str(self.dr_dir(case))}, cwd=self.dr_dir(case))
         try:
-            return json.loads(stdout)
+            document = json.loads(stdout)
+            # `upload --json` prints the chain; its one step is the upload's plan.
+            return document["steps"][0] if "steps" in document else document
         except ValueError as error:
             raise BenchError(f"upload --dry-run --json did not print JSON ({error}):\n{stdout[:500]}") from None
 

@@ -109,12 +109,26 @@ INCREMENT = DropIn(
         Switch("-f", None, "force: do not ask before wiping"),
     ),
 )
+CREATE_CAR_ZIP = DropIn(
+    "dr-create-car-zip",
+    "Build the physical car's archive (agent/model.pb + model_metadata.json) from the model in the training bucket,"
+    " checked against its metadata, as <model-prefix>.tar.gz. A new file is written without asking, like DRfC's.",
+    (
+        Switch("-b", None, "use the best checkpoint (default: the last)"),
+        Switch("-p", "PREFIX", "the model prefix (default: DR_LOCAL_S3_MODEL_PREFIX); also names the archive"),
+        Switch("-o", "FILE", "the output file (default: $DR_DIR/data/output/<model-prefix>.tar.gz)"),
+        Switch("-f", None, "force: replace an existing, different output file without asking (drtasks)"),
+    ),
+)
 UPLOAD_CAR_ZIP = DropIn(
     "dr-upload-car-zip",
-    "Build the physical car's model archive and upload it as carfile.tar.gz under the upload prefix.",
+    "Build <model-prefix>.tar.gz in $DR_DIR like dr-create-car-zip and upload it to"
+    " s3://<DR_UPLOAD_S3_BUCKET>/<DR_UPLOAD_S3_PREFIX>/<model-prefix>.tar.gz (plan, ask, write, verify).",
     (
-        Switch("-L", None, "upload into the local training bucket"),
+        Switch("-b", None, "use the best checkpoint (default: the last)"),
         Switch("-f", None, "force: do not ask before writing"),
+        Switch("-L", None, "upload into the local training bucket instead: s3://<DR_LOCAL_S3_BUCKET>/<model-prefix>/<model-prefix>.tar.gz"),
+        Switch("-p", "PREFIX", "the model prefix (default: DR_LOCAL_S3_MODEL_PREFIX); also names the archive"),
     ),
 )
 
@@ -155,11 +169,23 @@ def dr_increment_upload_model(argv: list[str] | None = None) -> None:
     _run(command, increment)
 
 
+def dr_create_car_zip(argv: list[str] | None = None) -> None:
+    """DRfC's dr-create-car-zip: the car's archive from the last or best checkpoint in S3, as a file."""
+    from drtasks.tasks.carzip_tasks import run_drfc_car_zip
+
+    pause_collection()
+    command = CREATE_CAR_ZIP.name
+    flags = CREATE_CAR_ZIP.parse(sys.argv[1:] if argv is None else argv)
+    create = lambda: run_drfc_car_zip(upload=False, best="-b" in flags, prefix=flags.get("-p"), output=flags.get("-o"), force="-f" in flags)  # noqa: E731
+    _run(command, create)
+
+
 def dr_upload_car_zip(argv: list[str] | None = None) -> None:
-    from drtasks.tasks.carzip_tasks import CarZipRequest, run_car_zip
+    """DRfC's dr-upload-car-zip: dr-create-car-zip's archive, uploaded as <model-prefix>.tar.gz."""
+    from drtasks.tasks.carzip_tasks import run_drfc_car_zip
 
     pause_collection()
     command = UPLOAD_CAR_ZIP.name
     flags = UPLOAD_CAR_ZIP.parse(sys.argv[1:] if argv is None else argv)
-    # DRfC's command copies out of the running container; drtasks falls back to S3 when none runs.
-    _run(command, lambda: run_car_zip(CarZipRequest(local="-L" in flags, force="-f" in flags)))
+    upload = lambda: run_drfc_car_zip(upload=True, best="-b" in flags, prefix=flags.get("-p"), local="-L" in flags, force="-f" in flags)  # noqa: E731
+    _run(command, upload)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from drtasks.errors import DrtasksError
@@ -28,20 +29,48 @@ class SourceObject:
 
 
 @dataclass(frozen=True)
+class LocalFile:
+    """A file on this machine to upload; its MD5 is taken when the manifest is made."""
+
+    path: Path
+    size: int
+    md5: str
+
+    @classmethod
+    def of(cls, path: Path) -> "LocalFile":
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            with path.open("rb") as handle:
+                while chunk := handle.read(4 * 1024 * 1024):
+                    digest.update(chunk)
+            size = path.stat().st_size
+        except OSError as error:
+            raise DrtasksError(f"{path}: cannot read it ({error.strerror or error.__class__.__name__})") from None
+        return cls(path, size, digest.hexdigest())
+
+
+@dataclass(frozen=True)
 class ManifestItem:
     key: str
     source: SourceObject | None = None
     content: bytes | None = None
+    local: LocalFile | None = None
 
     @property
     def size(self) -> int:
-        return self.source.size if self.source else len(self.content or b"")
+        if self.source:
+            return self.source.size
+        if self.local:
+            return self.local.size
+        return len(self.content or b"")
 
     @property
     def etag(self) -> str:
-        """The ETag the object has (source) or will have when written in one part (content)."""
+        """The ETag the object has (source) or will have when written in one part (content, file)."""
         if self.source:
             return self.source.etag
+        if self.local:
+            return self.local.md5
         return hashlib.md5(self.content or b"", usedforsecurity=False).hexdigest()
 
     @property

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from drtasks.errors import DrtasksError
@@ -70,11 +71,13 @@ class PlanItem:
 
     def as_dict(self, target: S3Location) -> dict[str, Any]:
         source = self.item.source if self.item else None
+        local = self.item.local if self.item else None
+        origin = f"s3://{source.bucket}/{source.key}" if source else str(local.path) if local else ("generated" if self.item else None)
         data: dict[str, Any] = {
             "key": target.key(self.key),
             "action": self.action.value,
             "reason": self.reason,
-            "source": f"s3://{source.bucket}/{source.key}" if source else ("generated" if self.item else None),
+            "source": origin,
             "source_size": self.source_size,
             "target_size": self.target_size,
         }
@@ -85,9 +88,14 @@ class PlanItem:
         return data
 
 
+def location_url(location: "S3Location | Path") -> str:
+    """An S3 location's URL, or a local folder's path."""
+    return location.url if isinstance(location, S3Location) else str(location)
+
+
 @dataclass
 class Plan:
-    source: S3Location
+    source: "S3Location | Path"  # a local folder when the manifest's items are files
     target: S3Location
     items: list[PlanItem]
     title: str = "upload"
@@ -98,7 +106,7 @@ class Plan:
 
     @property
     def server_side(self) -> bool:
-        return self.source.same_service(self.target)
+        return isinstance(self.source, S3Location) and self.source.same_service(self.target)
 
     def count(self, action: Action) -> int:
         return sum(1 for item in self.items if item.action is action)
@@ -132,8 +140,8 @@ class Plan:
     def as_dict(self) -> dict[str, Any]:
         return {
             "plan": self.title,
-            "source": self.source.url,
-            "source_endpoint": self.source.endpoint_url,
+            "source": location_url(self.source),
+            "source_endpoint": self.source.endpoint_url if isinstance(self.source, S3Location) else None,
             "target": self.target.url,
             "target_endpoint": self.target.endpoint_url,
             "transfer": "server-side copy" if self.server_side else "stream",
@@ -241,7 +249,7 @@ def refuse_deleting_inputs(target: S3Location, keys: Iterable[str], inputs: Iter
 
 def plan_upload(
     manifest: list[ManifestItem],
-    source: S3Location,
+    source: "S3Location | Path",
     target: S3Location,
     target_client: Any,
     wipe: bool = False,
@@ -259,9 +267,9 @@ def plan_upload(
     """
     if not target.prefix.strip("/"):
         raise DrtasksError(f"refusing to write to the bucket root of s3://{target.bucket}: set an upload prefix")
-    if source.same_service(target) and source.bucket == target.bucket and source.prefix == target.prefix:
+    if isinstance(source, S3Location) and source.same_service(target) and source.bucket == target.bucket and source.prefix == target.prefix:
         raise DrtasksError(f"the target {target.url} is the source itself; choose another upload prefix")
-    if wipe and overlaps(source, target):
+    if wipe and isinstance(source, S3Location) and overlaps(source, target):
         raise DrtasksError(f"refusing to wipe {target.url}: it overlaps the source {source.url}")
     if put_only and existing is None:
         raise ValueError("a put-only target cannot be listed: pass what it holds")

@@ -1,8 +1,14 @@
 """Write a realistic DRfC-trained model into S3: the layout, names and file shapes of a real run.
 
-Used by the tests and the benchmark. Binary files (checkpoints, frozen graphs) are deterministic
-pseudo-random bytes: sizes and identities matter, TensorFlow never reads them. The text files
-(JSON, YAML, CSV, the reward function) have the shape the simapp and DRfC write.
+Used by the tests, the benchmark and ``inv demo``. The text files (JSON, YAML, CSV, the reward
+function) have the shape the simapp and DRfC write. The binary files of each checkpoint (its
+data, index, meta and frozen graph) come from a ``ModelFiles`` provider:
+
+- ``SampleFiles`` (default), fast and TensorFlow-free, at any size: the checkpoint files are
+  deterministic pseudo-random bytes (nothing drtasks does reads them), the frozen graph a real
+  DeepRacer policy graph for the metadata with pseudo-random weights (``drtasks.sample_graph``),
+  because drtasks checks every graph it ships against the metadata;
+- ``drtasks.real_model``'s real TensorFlow checkpoints and frozen graphs (test extra).
 """
 
 from __future__ import annotations
@@ -14,15 +20,20 @@ import random
 import statistics
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any, Iterable, Protocol, Union
 
 KIB = 1024
 MIB = 1024 * KIB
 
-# Seconds since the epoch of the first simulated iteration (simtrace time stamps).
-_EPOCH = 1_700_000_000.0
+# Seconds since the epoch of the first simulated iteration (simtrace time stamps, real_model's entries).
+EPOCH = 1_700_000_000.0
 _STEER = (-30.0, -15.0, 0.0, 15.0, 30.0)
 _SPEEDS = (1.0, 2.0, 3.0)
+CHECKPOINT_SUFFIXES = ("data-00000-of-00001", "index", "meta")
+
+# A file's content: bytes in memory, or a file on disk (large real checkpoints stay there).
+Body = Union[bytes, Path]
 
 
 @dataclass(frozen=True)
@@ -89,20 +100,43 @@ def pseudo_random_bytes(seed: int, label: str, size: int) -> bytes:
     return random.Random(int.from_bytes(digest[:8], "big")).randbytes(size)
 
 
-def model_metadata() -> dict[str, Any]:
-    """A discrete PPO action space: every steering angle at every speed."""
-    actions = [
-        {"steering_angle": angle, "speed": speed, "index": index}
-        for index, (angle, speed) in enumerate((a, s) for s in _SPEEDS for a in _STEER)
-    ]
+def model_metadata(
+    sensors: Iterable[str] = ("FRONT_FACING_CAMERA",),
+    actions: int | None = None,
+    *,
+    continuous: bool = False,
+    algorithm: str = "clipped_ppo",
+    network: str = "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW",
+) -> dict[str, Any]:
+    """model_metadata.json as the simapp reads it.
+
+    Discrete (default): ``actions`` actions spread over steering angles and speeds, by default
+    every one of 5 angles at each of 3 speeds (15). ``continuous``: steering and speed ranges.
+    """
+    if continuous:
+        space: Any = {"steering_angle": {"low": -30.0, "high": 30.0}, "speed": {"low": 0.5, "high": 3.0}}
+    else:
+        pairs = [(a, s) for s in _SPEEDS for a in _STEER]
+        count = len(pairs) if actions is None else actions
+        if count < 1:
+            raise ValueError("a discrete action space needs at least one action")
+        # More actions than the grid: finer speeds, so every action stays distinct.
+        pairs = [(_STEER[i % len(_STEER)], round(0.5 + 0.25 * (i // len(_STEER)), 2)) for i in range(count)] if count > len(pairs) else pairs[:count]
+        space = [{"steering_angle": angle, "speed": speed, "index": index} for index, (angle, speed) in enumerate(pairs)]
     return {
-        "action_space": actions,
-        "sensor": ["FRONT_FACING_CAMERA"],
-        "neural_network": "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW",
-        "training_algorithm": "clipped_ppo",
-        "action_space_type": "discrete",
+        "action_space": space,
+        "sensor": list(sensors),
+        "neural_network": network,
+        "training_algorithm": algorithm,
+        "action_space_type": "continuous" if continuous else "discrete",
         "version": "5",
     }
+
+
+def action_count(metadata: dict[str, Any]) -> int:
+    """Outputs of the policy head: one per discrete action, or steering + speed when continuous."""
+    space = metadata["action_space"]
+    return len(space) if isinstance(space, list) else 2
 
 
 def hyperparameters() -> dict[str, Any]:
@@ -308,7 +342,7 @@ _SIMTRACE_HEADER = (
 def simtrace(rng: random.Random, iteration: int, episodes: int = 4, steps: int = 60) -> str:
     """One iteration's simulation trace CSV (a few episodes of steps)."""
     rows = [_SIMTRACE_HEADER]
-    stamp = _EPOCH + iteration * 600
+    stamp = EPOCH + iteration * 600
     for offset in range(episodes):
         episode = iteration * episodes + offset
         x, y, yaw = 0.3, 2.7, 0.0
@@ -336,6 +370,76 @@ def _checkpoint_steps(numbers: Iterable[int], rng: random.Random) -> dict[int, i
     return steps
 
 
+def checkpoint_names(numbers: Iterable[int], seed: int = 0) -> dict[int, str]:
+    """The names ``seed_model`` gives the checkpoints ``numbers`` for ``seed``: ``N_Step-M.ckpt``."""
+    steps = _checkpoint_steps(numbers, random.Random(seed))
+    return {number: f"{number}_Step-{step}.ckpt" for number, step in steps.items()}
+
+
+def checkpoint_index(best: SeededCheckpoint, last: SeededCheckpoint) -> str:
+    """deepracer_checkpoints.json naming the best and the last checkpoint."""
+    return json.dumps({"best_checkpoint": best.entry(), "last_checkpoint": last.entry()})
+
+
+def tf_checkpoint_state(names: list[str], last: str) -> str:
+    """The legacy TensorFlow ``checkpoint`` pointer file."""
+    return f'model_checkpoint_path: "{last}"\n' + "".join(f'all_model_checkpoint_paths: "{name}"\n' for name in names)
+
+
+class ModelFiles(Protocol):
+    """Where a seeded model's metadata and binary files come from."""
+
+    def metadata(self) -> dict[str, Any]:
+        """model_metadata.json's content."""
+        ...
+
+    def checkpoint_files(self, number: int, name: str) -> dict[str, Body]:
+        """Checkpoint ``number``'s files by suffix (``data-00000-of-00001``, ``index``, ``meta``)."""
+        ...
+
+    def frozen_graph(self, number: int) -> Body:
+        """model_<number>.pb."""
+        ...
+
+
+@dataclass(frozen=True)
+class SampleFiles:
+    """Pseudo-random checkpoint bytes and a sample frozen graph, of about the given sizes."""
+
+    seed: int = 0
+    data_size: int = 256 * KIB
+    pb_size: int = 128 * KIB
+    meta_size: int = 32 * KIB
+    index_size: int = 1 * KIB
+    model_metadata: dict[str, Any] = field(default_factory=model_metadata)
+
+    def metadata(self) -> dict[str, Any]:
+        return self.model_metadata
+
+    def checkpoint_files(self, number: int, name: str) -> dict[str, Body]:
+        sizes = dict(zip(CHECKPOINT_SUFFIXES, (self.data_size, self.index_size, self.meta_size)))
+        return {suffix: pseudo_random_bytes(self.seed, f"{number}.{suffix}", size) for suffix, size in sizes.items()}
+
+    def frozen_graph(self, number: int) -> Body:
+        from drtasks.sample_graph import sample_frozen_graph
+
+        return sample_frozen_graph(self.model_metadata, self.pb_size, seed=self.seed, label=f"{number}.pb")
+
+
+def body_size(body: Body) -> int:
+    return body.stat().st_size if isinstance(body, Path) else len(body)
+
+
+def body_sha256(body: Body) -> str:
+    if isinstance(body, bytes):
+        return hashlib.sha256(body).hexdigest()
+    digest = hashlib.sha256()
+    with body.open("rb") as handle:
+        while chunk := handle.read(4 * MIB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def seed_model(
     client: Any,
     bucket: str,
@@ -357,12 +461,14 @@ def seed_model(
     seed: int = 0,
     first_checkpoint: int = 0,
     unevaluated: Iterable[int] = (),
+    files: ModelFiles | None = None,
 ) -> SeededModel:
     """Write a trained model at ``s3://bucket/prefix/`` (plus the custom_files beside it).
 
     ``best`` defaults to the second kept checkpoint (the highest ``avg_eval_metric``), so best != last
     whenever more than one checkpoint is kept. ``markers`` adds e.g. ``.ready`` under ``model/``.
     Objects above ``multipart_threshold`` are uploaded in parts (their ETag is then not an MD5).
+    ``files`` provides the metadata and binary files; by default ``SampleFiles`` of about the given sizes.
 
     The metrics cover iterations ``first_checkpoint`` .. last kept checkpoint (a run continued from
     a pretrained model starts past 0), and make best-by differ per metric: with the default
@@ -384,49 +490,19 @@ def seed_model(
         raise ValueError(f"unevaluated checkpoints {newer} must come after the last evaluated one ({last})")
     prefix = prefix.strip("/")
     rng = random.Random(seed)
-    files: dict[str, bytes] = {}
+    source = files or SampleFiles(seed, data_size, pb_size, meta_size, index_size)
+    bodies: dict[str, Body] = {}
 
-    def put(relative: str, body: bytes | str) -> None:
-        files[f"{prefix}/{relative}" if prefix else relative] = body.encode() if isinstance(body, str) else body
+    def put(relative: str, body: Body | str) -> None:
+        bodies[f"{prefix}/{relative}" if prefix else relative] = body.encode() if isinstance(body, str) else body
 
-    kept: dict[int, SeededCheckpoint] = {}
-    steps = _checkpoint_steps([*numbers, *newer], rng)
     run = training_run(rng, first_checkpoint, last, numbers, best, workers=max(1, workers))
-    for number in [*numbers, *newer]:
-        name = f"{number}_Step-{steps[number]}.ckpt"
-        sizes = {"data-00000-of-00001": data_size, "index": index_size, "meta": meta_size}
-        keys = []
-        for suffix, size in sizes.items():
-            keys.append(f"model/{name}.{suffix}")
-            put(keys[-1], pseudo_random_bytes(seed, f"{number}.{suffix}", size))
-        pb = pseudo_random_bytes(seed, f"{number}.pb", pb_size)
-        pb_key = f"model/model_{number}.pb"
-        put(pb_key, pb)
-        evaluation = run.evaluations.get(number)
-        kept[number] = SeededCheckpoint(
-            number=number,
-            step=steps[number],
-            name=name,
-            keys=(*keys, pb_key),
-            pb_key=pb_key,
-            pb_sha256=hashlib.sha256(pb).hexdigest(),
-            # What the simapp records: the mean evaluation progress, when the next iteration starts.
-            avg_eval_metric=statistics.fmean(e["completion_percentage"] for e in evaluation) if evaluation else None,
-            time_stamp=run.switch_times.get(number, run.switch_times[last] + 60.0 * (number - last)),
-        )
-
+    kept = _seed_checkpoints(put, source, numbers, newer, run, rng)
     newest = kept[max(kept)].name  # the trainer's latest save, evaluated or not
-    put(
-        "model/deepracer_checkpoints.json",
-        json.dumps({"best_checkpoint": kept[best].entry(), "last_checkpoint": kept[last].entry()}),
-    )
+    put("model/deepracer_checkpoints.json", checkpoint_index(kept[best], kept[last]))
     put("model/.coach_checkpoint", f"{newest}\n")
-    put(
-        "model/checkpoint",
-        f'model_checkpoint_path: "{newest}"\n'
-        + "".join(f'all_model_checkpoint_paths: "{kept[n].name}"\n' for n in sorted(kept)),
-    )
-    metadata = json.dumps(model_metadata(), indent=4)
+    put("model/checkpoint", tf_checkpoint_state([kept[n].name for n in sorted(kept)], newest))
+    metadata = json.dumps(source.metadata(), indent=4)
     hyper = json.dumps(hyperparameters(), indent=4)
     put("model/model_metadata.json", metadata)
     for marker in markers:
@@ -437,9 +513,9 @@ def seed_model(
 
     custom_dir = reward_key.rsplit("/", 1)[0] if "/" in reward_key else ""
     custom_reward = reward_function("custom_files")
-    files[reward_key] = custom_reward.encode()
-    files[f"{custom_dir}/model_metadata.json" if custom_dir else "model_metadata.json"] = metadata.encode()
-    files[f"{custom_dir}/hyperparameters.json" if custom_dir else "hyperparameters.json"] = hyper.encode()
+    bodies[reward_key] = custom_reward.encode()
+    bodies[f"{custom_dir}/model_metadata.json" if custom_dir else "model_metadata.json"] = metadata.encode()
+    bodies[f"{custom_dir}/hyperparameters.json" if custom_dir else "hyperparameters.json"] = hyper.encode()
     effective_reward = reward_key
     if reward_at_root:
         put("reward_function.py", reward_function("model root"))
@@ -457,7 +533,7 @@ def seed_model(
     for iteration in range(simtrace_iterations):
         put(f"training-simtrace/{iteration}-iteration.csv", simtrace(rng, iteration))
 
-    _upload_all(client, bucket, files, multipart_threshold)
+    _upload_all(client, bucket, bodies, multipart_threshold)
     return SeededModel(
         bucket=bucket,
         prefix=prefix,
@@ -466,8 +542,8 @@ def seed_model(
         checkpoints=kept,
         best=best,
         last=last,
-        objects={key: len(body) for key, body in files.items()},
-        sha256={key: hashlib.sha256(body).hexdigest() for key, body in files.items()},
+        objects={key: body_size(body) for key, body in bodies.items()},
+        sha256={key: body_sha256(body) for key, body in bodies.items()},
         first_checkpoint=first_checkpoint,
         evaluations=run.evaluations if with_metrics else {},
         roles=run.roles,
@@ -475,7 +551,38 @@ def seed_model(
     )
 
 
-def _upload_all(client: Any, bucket: str, files: dict[str, bytes], multipart_threshold: int) -> None:
+def _seed_checkpoints(
+    put: Any, source: ModelFiles, numbers: list[int], newer: list[int], run: TrainingRun, rng: random.Random
+) -> dict[int, SeededCheckpoint]:
+    """Put every kept checkpoint's files; their entries as deepracer_checkpoints.json records them."""
+    kept: dict[int, SeededCheckpoint] = {}
+    steps = _checkpoint_steps([*numbers, *newer], rng)
+    last = numbers[-1]
+    for number in [*numbers, *newer]:
+        name = f"{number}_Step-{steps[number]}.ckpt"
+        keys = []
+        for suffix, body in source.checkpoint_files(number, name).items():
+            keys.append(f"model/{name}.{suffix}")
+            put(keys[-1], body)
+        pb = source.frozen_graph(number)
+        pb_key = f"model/model_{number}.pb"
+        put(pb_key, pb)
+        evaluation = run.evaluations.get(number)
+        kept[number] = SeededCheckpoint(
+            number=number,
+            step=steps[number],
+            name=name,
+            keys=(*keys, pb_key),
+            pb_key=pb_key,
+            pb_sha256=body_sha256(pb),
+            # What the simapp records: the mean evaluation progress, when the next iteration starts.
+            avg_eval_metric=statistics.fmean(e["completion_percentage"] for e in evaluation) if evaluation else None,
+            time_stamp=run.switch_times.get(number, run.switch_times[last] + 60.0 * (number - last)),
+        )
+    return kept
+
+
+def _upload_all(client: Any, bucket: str, files: dict[str, Body], multipart_threshold: int) -> None:
     from boto3.s3.transfer import TransferConfig
 
     from drtasks.s3 import disable_expect_continue
@@ -484,10 +591,12 @@ def _upload_all(client: Any, bucket: str, files: dict[str, bytes], multipart_thr
     disable_expect_continue(client)
     config = TransferConfig(multipart_threshold=multipart_threshold, max_concurrency=4)
 
-    def upload(item: tuple[str, bytes]) -> None:
+    def upload(item: tuple[str, Body]) -> None:
         key, body = item
-        if len(body) < multipart_threshold:
-            client.put_object(Bucket=bucket, Key=key, Body=body)
+        if body_size(body) < multipart_threshold:
+            client.put_object(Bucket=bucket, Key=key, Body=body.read_bytes() if isinstance(body, Path) else body)
+        elif isinstance(body, Path):
+            client.upload_file(str(body), bucket, key, Config=config)
         else:
             client.upload_fileobj(io.BytesIO(body), bucket, key, Config=config)
 

@@ -32,11 +32,12 @@ import math
 import threading
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
 from drtasks import resume
 from drtasks.errors import DrtasksError
-from drtasks.manifest import ManifestItem
+from drtasks.manifest import ManifestItem, SourceObject
 from drtasks.plan import SOURCE_ETAG_METADATA, Action, Plan, PlanItem, list_target
 from drtasks.s3 import S3Location, s3_errors
 
@@ -193,6 +194,93 @@ def _error_code(error: BaseException) -> str:
     return str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
 
 
+def source_part_size(client: Any, source: SourceObject) -> int | None:
+    """The source's own part size when its ETag says it was written in parts (HEAD of part 1).
+
+    None when the ETag is a plain MD5, or the server cannot tell (the object is then read twice).
+    """
+    count = _parts_in(source.etag)
+    if count is None:
+        return None
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        answer = client.head_object(Bucket=source.bucket, Key=source.key, PartNumber=1)
+    except (ClientError, BotoCoreError):
+        return None
+    size = int(answer.get("ContentLength", 0))
+    if size <= 0 or not (size * (count - 1) < source.size <= size * count):
+        return None
+    return size
+
+
+@dataclass(frozen=True)
+class FileProof:
+    size: int
+    md5: str
+    sha256: str
+
+
+def download_proven(
+    client: Any,
+    location: S3Location,
+    source: SourceObject,
+    path: "Path",
+    attempts: int = 3,
+    on_bytes: Callable[[int], None] | None = None,
+) -> FileProof:
+    """Write ``source`` to ``path``, read once in order and proven against its ETag before it is renamed.
+
+    The bytes go to ``<path>.part`` first: a file under its final name is always whole and proven.
+    A short read or a mismatch is read again, up to ``attempts`` times.
+    """
+    part_size = source_part_size(client, source)
+    partial = path.with_name(path.name + ".part")
+    problem = ""
+    for _attempt in range(attempts):
+        digest = SourceDigest(source.etag, source.size, part_size)
+        sha = hashlib.sha256()
+        written = 0
+        with s3_errors(location):
+            body = client.get_object(Bucket=source.bucket, Key=source.key, IfMatch=f'"{source.etag}"')["Body"]
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with partial.open("wb") as handle:
+                while written < source.size and (chunk := _read_exactly(body, min(4 * MiB, source.size - written))):
+                    digest.update(chunk)
+                    sha.update(chunk)
+                    handle.write(chunk)
+                    written += len(chunk)
+                    if on_bytes:
+                        on_bytes(len(chunk))
+            longer = bool(_read_exactly(body, 1))
+        except OSError as error:
+            partial.unlink(missing_ok=True)
+            raise DrtasksError(f"{path}: cannot write it ({error.strerror or error.__class__.__name__})") from None
+        finally:
+            body.close()
+        if written != source.size or longer:
+            problem = f"read {written} of {source.size} bytes" if not longer else f"the object holds more than {source.size} bytes"
+            continue
+        verdict = digest.matches()
+        if verdict is None:
+            again = hashlib.md5(usedforsecurity=False)
+            with s3_errors(location):
+                second = client.get_object(Bucket=source.bucket, Key=source.key, IfMatch=f'"{source.etag}"')["Body"]
+            try:
+                while chunk := _read_exactly(second, 4 * MiB):
+                    again.update(chunk)
+            finally:
+                second.close()
+            verdict = again.digest() == digest.whole.digest()
+        if verdict:
+            partial.replace(path)
+            return FileProof(written, digest.whole.hexdigest(), sha.hexdigest())
+        problem = "the bytes read do not match the object's checksum"
+    partial.unlink(missing_ok=True)
+    raise DrtasksError(f"s3://{source.bucket}/{source.key} at {location.endpoint_url or 'AWS'}: {problem} on {attempts} reads; {path} was not written")
+
+
 # ---------------------------------------------------------------------------- the executor
 
 
@@ -258,6 +346,15 @@ class Transfer:
         if etag != digest.hex():
             raise DrtasksError(f"{self.target.url}/{item.key}: the target answered ETag {etag} for bytes whose MD5 is {digest.hex()}")
         return etag
+
+    def _open_body(self, item: ManifestItem) -> Any:
+        """A readable of the item's bytes: the source object (one GET), or the local file."""
+        if item.local is not None:
+            try:
+                return item.local.path.open("rb")
+            except OSError as error:
+                raise DrtasksError(f"{item.local.path}: cannot read it ({error.strerror or error.__class__.__name__})") from None
+        return self._get(item)["Body"]
 
     def _get(self, item: ManifestItem, **extra: Any) -> Any:
         assert item.source
@@ -374,31 +471,16 @@ class Transfer:
 
     # -- streamed copies -------------------------------------------------------------
     def _source_part_size(self, item: ManifestItem) -> int | None:
-        """The source's own part size when its ETag says it was written in parts (HEAD of part 1)."""
-        assert item.source
-        count = _parts_in(item.source.etag)
-        if count is None:
-            return None
-        from botocore.exceptions import ClientError
-
-        try:
-            with s3_errors(self.source):
-                answer = self.source_client.head_object(Bucket=item.source.bucket, Key=item.source.key, PartNumber=1)
-        except DrtasksError:
-            return None  # the server cannot tell: the object is read twice instead
-        except ClientError:  # pragma: no cover
-            return None
-        size = int(answer.get("ContentLength", 0))
-        if size <= 0 or not (size * (count - 1) < item.size <= size * count):
-            return None
-        return size
+        if item.source is None:
+            return None  # a local file's MD5 is whole
+        return source_part_size(self.source_client, item.source)
 
     def _stream_small(self, item: ManifestItem) -> None:
         """One GET, proven against the source's ETag (or a second read), then one PUT."""
         problem = ""
         for _attempt in range(self.config.read_attempts):
             self._check_cancel()
-            body = _read_exactly(self._get(item)["Body"], item.size + 1)
+            body = _read_exactly(self._open_body(item), item.size + 1)
             if len(body) != item.size:
                 problem = f"read {len(body)} of {item.size} bytes"
                 continue
@@ -406,7 +488,7 @@ class Transfer:
             digest.update(body)
             verdict = digest.matches()
             if verdict is None:
-                again = _read_exactly(self._get(item)["Body"], item.size + 1)
+                again = _read_exactly(self._open_body(item), item.size + 1)
                 verdict = _md5(again).digest() == digest.whole.digest()
             if not verdict:
                 problem = "the bytes read do not match the source's checksum"
@@ -418,13 +500,15 @@ class Transfer:
         raise DrtasksError(f"{self._source_url(item)}: {problem} on {self.config.read_attempts} reads; nothing was written for it")
 
     def _source_url(self, item: ManifestItem) -> str:
+        if item.local is not None:
+            return str(item.local.path)
         assert item.source
         return f"s3://{item.source.bucket}/{item.source.key} at {self.source.endpoint_url or 'AWS'}"
 
     def _stream_parts(self, entry: PlanItem) -> None:
         """Read the source once, in order, hashing it; upload its parts on the parts pool meanwhile."""
         item = entry.item
-        assert item and item.source
+        assert item and (item.source or item.local)
         source_part = self._source_part_size(item)
         if source_part and source_part >= MIN_PART and math.ceil(item.size / source_part) <= MAX_PARTS:
             part_size = source_part  # same parts as the source: the target's ETag will equal the source's
@@ -472,7 +556,7 @@ class Transfer:
         for _attempt in range(self.config.read_attempts):
             self._check_cancel()
             digest = SourceDigest(item.etag, item.size, source_part)
-            body = self._get(item)["Body"]
+            body = self._open_body(item)
             futures: list[Future[None]] = []
             problem = ""
             try:
@@ -519,7 +603,7 @@ class Transfer:
 
     def _whole_md5_again(self, item: ManifestItem) -> str:
         """Read the whole object once more (its ETag cannot decide): both reads must agree."""
-        body = self._get(item)["Body"]
+        body = self._open_body(item)
         digest = hashlib.md5(usedforsecurity=False)
         try:
             while chunk := _read_exactly(body, 4 * MiB):
@@ -567,6 +651,10 @@ class Transfer:
     def _jobs_for(self, entry: PlanItem) -> Callable[[], None]:
         item = entry.item
         assert item is not None
+        if item.local is not None:  # a file of this machine: read once, proven like a streamed copy
+            if item.size > self.config.part_size or entry.upload_id:
+                return lambda: self._stream_parts(entry)
+            return lambda: self._stream_small(item)
         if item.source is None:
             return lambda: self._write_content(item)
         if self.plan.server_side:
@@ -744,7 +832,7 @@ def resumable_for(target: S3Location, server_side: bool) -> Callable[[Any, Manif
     """For plan_upload: an unfinished upload is resumed when the journal ties it to this source object."""
 
     def decide(pending: Any, item: ManifestItem) -> bool:
-        if server_side or item.source is None:
+        if server_side or (item.source is None and item.local is None):
             return False
         entry = resume.recall(target, pending.key, pending.upload_id)
         return entry is not None and entry.source_etag == item.etag

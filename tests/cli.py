@@ -15,6 +15,7 @@ ENTRY_POINTS = {
     "drtasks": "main",
     "dr-upload-model": "dr_upload_model",
     "dr-increment-upload-model": "dr_increment_upload_model",
+    "dr-create-car-zip": "dr_create_car_zip",
     "dr-upload-car-zip": "dr_upload_car_zip",
 }
 

@@ -26,8 +26,10 @@ from drtasks import s3
 from drtasks.locals3 import S3Server, ensure_bucket
 from drtasks.sample_model import SeededModel, seed_model
 
-# The real container engine (podman serving the Docker API) for the car-zip tests.
-pytest_plugins = ["tests.podman"]
+# The real container engine (podman serving the Docker API) for the car-zip tests, real TensorFlow
+# models generated once per session, and DeepRacer on AWS (moto's Cognito and S3 behind the put-only
+# policy, the fake DRoA API) for the DRoA tests.
+pytest_plugins = ["tests.podman", "tests.real_models", "tests.droa_world"]
 
 PROFILE_A = "drtasks-test-a"
 PROFILE_B = "drtasks-test-b"

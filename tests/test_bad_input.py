@@ -26,7 +26,7 @@ from drtasks.sample_model import seed_model
 from tests.cli import Result, run
 from tests.conftest import MODEL_PREFIX
 from tests.drfc import UPLOAD_PREFIX, write_env_files
-from tests.test_import_tasks import droa_dir, droa_env, moto_url, pools, site, transit  # noqa: F401 - DRoA fixtures
+from tests.test_import_tasks import droa_dir, droa_env, site  # noqa: F401 - DRoA fixtures (moto and the transit bucket: tests.droa_world)
 
 CHECKPOINTS_JSON_LIST = b"[]"
 CHECKPOINTS_JSON_NUMBER_NAME = b'{"last_checkpoint": {"name": 19}, "best_checkpoint": {"name": 19}}'
@@ -115,15 +115,16 @@ BAD_INPUTS: list[BadInput] = [
     BadInput("upload-endpoint-not-http", ("drtasks", "upload", "-f"), ("DR_UPLOAD_S3_ENDPOINT_URL", "expected an endpoint URL"), env={"DR_UPLOAD_S3_ENDPOINT_URL": "ftp://example.com"}),
     BadInput("endpoint-with-bad-port", ("drtasks", "upload", "-f"), ("DR_LOCAL_S3_ENDPOINT_URL",), system="DR_LOCAL_S3_ENDPOINT_URL=http://localhost:port\n"),
     # -- 10. broken models are refused before anything is written --------------------------------
-    BadInput("metadata-not-json", ("drtasks", "upload", "-f"), ("model/model_metadata.json", "invalid JSON"), source={"model/model_metadata.json": NOT_JSON}),
+    BadInput("metadata-not-json", ("drtasks", "upload", "-f"), ("model_metadata.json", "invalid JSON"), source={"model/model_metadata.json": NOT_JSON}),
     BadInput("metadata-without-action-space", ("drtasks", "upload", "-f"), ("model_metadata.json", "no 'action_space'"), source={"model/model_metadata.json": NO_ACTION_SPACE}),
     BadInput("metadata-action-without-speed", ("drtasks", "upload", "-f"), ("action_space[0] needs 'speed'",), source={"model/model_metadata.json": BAD_ACTION}),
     BadInput("car-zip-metadata-not-json", ("drtasks", "car-zip", "--from", "s3", "-f"), ("model_metadata.json", "invalid JSON"), source={"model/model_metadata.json": NOT_JSON}),
     BadInput("zero-byte-frozen-graph", ("drtasks", "upload", "-f"), ("zero-byte", "model/model_19.pb"), source={"model/model_19.pb": b""}),
     BadInput("zero-byte-checkpoint-data", ("drtasks", "upload", "-f"), ("zero-byte", ".data-00000-of-00001"), source={"model/{last}.data-00000-of-00001": b""}),
     BadInput("zero-byte-checkpoint-index", ("drtasks", "upload", "-f"), ("zero-byte", ".index"), source={"model/{last}.index": b""}),
+    BadInput("zero-byte-metadata", ("drtasks", "upload", "-f"), ("zero-byte", "model/model_metadata.json"), source={"model/model_metadata.json": b""}),
     BadInput("zero-byte-checkpoint-meta", ("dr-upload-model", "-f"), ("zero-byte", ".meta"), source={"model/{last}.meta": b""}),
-    BadInput("car-zip-zero-byte-graph", ("drtasks", "car-zip", "--from", "s3", "-f"), ("frozen graph", "empty"), source={"model/model_19.pb": b""}),
+    BadInput("car-zip-zero-byte-graph", ("drtasks", "car-zip", "--from", "s3", "-f"), ("model_19.pb", "not a TensorFlow frozen graph"), source={"model/model_19.pb": b""}),
     BadInput("training-param-newline-from-profile", ("drtasks", "upload", "-f", "--profile", "nl"), ("DR_CAR_NAME", "nl.yaml:2", "a newline"), files={"profiles/nl.yaml": 'env:\n  DR_CAR_NAME: "Fast\\nCar"\n'}),
     BadInput("training-param-nul-from-profile", ("drtasks", "upload", "-f", "--profile", "nul"), ("DR_WORLD_NAME", "nul.yaml:2", "a NUL byte"), files={"profiles/nul.yaml": 'env:\n  DR_WORLD_NAME: "reInvent2019\\0track"\n'}),
     BadInput("training-param-carriage-return-from-environment", ("drtasks", "upload", "-f"), ("DR_DISPLAY_NAME", "$DR_DISPLAY_NAME", "a carriage return"), env={"DR_DISPLAY_NAME": "Fast\rCar"}),
@@ -276,7 +277,7 @@ def test_profiles_lists_hostile_profiles_as_invalid_without_hanging(tmp_path: Pa
 @pytest.mark.parametrize(
     ("objects", "expect"),
     [
-        ({"model/model_metadata.json": NOT_JSON}, ("model/model_metadata.json", "invalid JSON")),
+        ({"model/model_metadata.json": NOT_JSON}, ("model_metadata.json", "invalid JSON")),
         ({"model/model_metadata.json": BAD_ACTION}, ("action_space[0] needs 'speed'",)),
         ({"model/model_19.pb": b""}, ("zero-byte", "model/model_19.pb")),
         ({"model/{last}.index": b""}, ("zero-byte", ".index")),
@@ -284,24 +285,22 @@ def test_profiles_lists_hostile_profiles_as_invalid_without_hanging(tmp_path: Pa
     ids=["metadata-not-json", "metadata-bad-action", "zero-byte-graph", "zero-byte-index"],
 )
 def test_droa_import_refuses_a_broken_model_before_writing(
-    objects: dict[str, bytes], expect: tuple[str, ...], droa_dir: Path, site: Any, transit: tuple[Any, str],  # noqa: F811
-    moto_url: str, tmp_path: Path, s3_server: Any, model: Any,  # noqa: F811
+    objects: dict[str, bytes], expect: tuple[str, ...], droa_dir: Path, site: Any, transit: Any,  # noqa: F811
+    moto_url: str, tmp_path: Path, s3_server: Any, model: Any,
 ) -> None:
     client = s3_server.client()
     for relative, body in objects.items():
         client.put_object(Bucket=model.bucket, Key=model.key(relative.format(last=model.last_checkpoint.name)), Body=body)
-    transit_client, transit_bucket = transit
     result = run("drtasks", "import-model", "--target", "droa", "-f", dr_dir=droa_dir, env=droa_env(moto_url, tmp_path))
     assert_clean_refusal(result, expect)
-    assert listing(transit_client, transit_bucket) == {}
+    assert transit.objects() == {}
     assert site.models == {}
 
 
 def test_droa_import_refuses_a_control_character_in_training_params(
-    droa_dir: Path, site: Any, transit: tuple[Any, str], moto_url: str, tmp_path: Path,  # noqa: F811
+    droa_dir: Path, site: Any, transit: Any, moto_url: str, tmp_path: Path,  # noqa: F811
 ) -> None:
-    transit_client, transit_bucket = transit
     env = {**droa_env(moto_url, tmp_path), "DR_CAR_NAME": "Fast\nCar"}
     result = run("drtasks", "import-model", "--target", "droa", "-f", dr_dir=droa_dir, env=env)
     assert_clean_refusal(result, ("DR_CAR_NAME (env ($DR_CAR_NAME))", "a newline"))
-    assert listing(transit_client, transit_bucket) == {}
+    assert transit.objects() == {}

@@ -1,23 +1,23 @@
-"""Import into DeepRacer on AWS (DRoA): discovery, sign-in, local rules and the import API.
+"""Import into DeepRacer on AWS (DRoA): discovery, sign-in, local rules and the API as DRoA answers.
 
-Real servers: moto (Cognito user pool + identity pool) and SeaweedFS (the upload bucket). The DRoA
-API gateway is the fake in tests.fakes.droa_api, which applies the backend's own rules.
+Real servers: moto (Cognito user pool + identity pool, and S3 for the deployment's buckets behind
+the put-only policy of tests.fakes.s3_put_only). The DRoA API gateway and backend are the fake in
+tests.fakes.droa_api, built from DRoA v1.2.5's source (fixtures: tests.droa_world).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import socket
 import stat
 import urllib.error
+import urllib.parse
 import urllib.request
-import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import boto3
+import botocore.exceptions
 import pytest
 import yaml
 
@@ -32,6 +32,7 @@ from drtasks.importing.droa import (
     sign_in,
     wait_for_model,
 )
+from drtasks.importing.reward_check import check_reward_function
 from drtasks.importing.droa_rules import (
     CLOCKWISE,
     COUNTER_CLOCKWISE,
@@ -47,117 +48,27 @@ from drtasks.importing.droa_rules import (
     dump_training_params,
     training_params_for_droa,
 )
+from tests.droa_world import PASSWORD, REGION, USERNAME, Transit, cognito_env, install_checkpoint
 from tests.fakes.droa_api import FakeDroa
-
-REGION = "eu-west-1"
-USERNAME = "racer-1"
-PASSWORD = "Corr3ct-Horse!battery"
 
 
 def blocking(problems: list[Any]) -> list[str]:
     return [str(p) for p in problems if p.blocking]
 
 
-# --------------------------------------------------------------------------- servers
-
-
-def _free_port(also_free_offset: int | None = None) -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if also_free_offset is None or port + also_free_offset > 65535:
-            if also_free_offset is None:
-                return port
-            continue
-        with socket.socket() as other:
-            try:
-                other.bind(("127.0.0.1", port + also_free_offset))
-            except OSError:
-                continue
-        return port
-
-
-# The DRoA upload bucket lives on the shared SeaweedFS test server (tests/conftest.py).
-LocalS3 = Any
-
-
-@pytest.fixture
-def droa_s3(s3_server: Any) -> Any:
-    return s3_server
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@dataclass
-class CognitoPools:
-    user_pool_id: str
-    client_id: str
-    identity_pool_id: str
-
-
-@pytest.fixture(scope="module")
-def cognito(moto_url: str) -> CognitoPools:
-    """A DRoA-like user pool with one racer, and its identity pool."""
-    admin = dict(endpoint_url=moto_url, region_name=REGION,
-                 aws_access_key_id="admin", aws_secret_access_key="admin")
-    idp = boto3.client("cognito-idp", **admin)
-    pool_id = idp.create_user_pool(PoolName="droa-users")["UserPool"]["Id"]
-    client_id = idp.create_user_pool_client(
-        UserPoolId=pool_id, ClientName="droa-web", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
-    )["UserPoolClient"]["ClientId"]
-    idp.admin_create_user(UserPoolId=pool_id, Username=USERNAME)
-    idp.admin_set_user_password(UserPoolId=pool_id, Username=USERNAME, Password=PASSWORD, Permanent=True)
-    identity_pool_id = boto3.client("cognito-identity", **admin).create_identity_pool(
-        IdentityPoolName="droa_identities",
-        AllowUnauthenticatedIdentities=False,
-        CognitoIdentityProviders=[{
-            "ProviderName": f"cognito-idp.{REGION}.amazonaws.com/{pool_id}", "ClientId": client_id,
-        }],
-    )["IdentityPoolId"]
-    return CognitoPools(pool_id, client_id, identity_pool_id)
-
-
 @pytest.fixture
 def droa_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, moto_url: str) -> Path:
     """Cognito calls go to moto through botocore's own endpoint variables; the cache goes to tmp."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", moto_url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_COGNITO_IDENTITY", moto_url)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for name, value in cognito_env(moto_url, tmp_path / "cache").items():
+        monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "DR_DROA_PASSWORD"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path / "cache"
 
 
 @pytest.fixture
-def upload_bucket(droa_s3: LocalS3) -> str:
-    name = f"droa-upload-{uuid.uuid4().hex[:12]}"
-    droa_s3.client().create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture
-def site(cognito: CognitoPools, droa_s3: LocalS3, upload_bucket: str, droa_env: Path) -> Iterator[FakeDroa]:
-    fake = FakeDroa(
-        region=REGION,
-        user_pool_id=cognito.user_pool_id,
-        user_pool_client_id=cognito.client_id,
-        identity_pool_id=cognito.identity_pool_id,
-        upload_bucket=upload_bucket,
-        s3_client=droa_s3.client(),
-        ready_after=2,
-    ).start()
-    yield fake
-    fake.stop()
+def site(droa_site: FakeDroa, droa_env: Path) -> FakeDroa:
+    return droa_site
 
 
 def correct_password() -> str:
@@ -213,12 +124,6 @@ def model_texts(params: dict[str, Any] | None = None, *, metadata: dict[str, Any
         "ip/hyperparameters.json": json.dumps(hyper or HYPERPARAMETERS),
         "reward_function.py": reward,
     }
-
-
-def upload(s3: LocalS3, bucket: str, prefix: str, texts: dict[str, str]) -> None:
-    client = s3.client()
-    for name, text in texts.items():
-        client.put_object(Bucket=bucket, Key=f"{prefix}/{name}", Body=text.encode())
 
 
 # --------------------------------------------------------------------------- env.js
@@ -331,95 +236,262 @@ def test_credentials_repr_hides_the_secret_and_the_token() -> None:
         assert "ASIAEXAMPLEKEY" not in text
 
 
-# --------------------------------------------------------------------------- import API
+# --------------------------------------------------------------------------- the DRoA API (fake built from v1.2.5)
 
 
-def test_import_then_wait_reports_importing_then_ready(site: FakeDroa, droa_s3: LocalS3) -> None:
-    session = sign_in(site.url, USERNAME, correct_password)
-    bucket = session.deployment.upload_bucket_name
+def uploaded(transit: Transit, texts: dict[str, str], checkpoint: dict[str, bytes] | None = None) -> str:
+    """Put a model's files into the upload bucket (as the tests' admin); returns the prefix."""
     prefix = new_upload_prefix()
-    texts = model_texts(bucket=bucket, prefix=prefix)
-    assert blocking(check_import("my-model-1", "first import", texts)) == []
-    upload(droa_s3, bucket, prefix, texts)
+    transit.put(prefix, texts)
+    if checkpoint is not None:
+        name = "2_Step-400.ckpt"
+        install_checkpoint(transit.admin, transit.bucket, prefix, name, checkpoint)
+        entry = {"name": name, "time_stamp": 1.0, "avg_comp_pct": 50.0}
+        transit.put(prefix, {"model/deepracer_checkpoints.json": json.dumps({"best_checkpoint": entry, "last_checkpoint": entry}),
+                             "model/.coach_checkpoint": name, "model/model_metadata.json": texts["model_metadata.json"]})
+    return prefix
 
-    api = session.api()
-    model_id = api.import_model(bucket, prefix, "my-model-1", "first import")
+
+@pytest.fixture
+def api(site: FakeDroa) -> droa.DroaApi:
+    return sign_in(site.url, USERNAME, correct_password).api()
+
+
+def test_import_then_wait_reports_importing_then_ready(site: FakeDroa, transit: Transit, api: droa.DroaApi, real_checkpoint: Any) -> None:
+    texts = model_texts(metadata=real_checkpoint.metadata)
+    prefix = uploaded(transit, texts, real_checkpoint.files)
+    assert blocking(check_import("my-model-1", "first import", texts)) == []
+
+    model_id = api.import_model(transit.bucket, prefix, "my-model-1", "first import")
     seen: list[str] = []
-    model = wait_for_model(api, model_id, on_status=lambda status, _: seen.append(status), poll_seconds=0)
+    model = wait_for_model(api, model_id, on_status=lambda status, _: seen.append(status), poll_seconds=0.05)
 
     assert seen == ["IMPORTING", "READY"]
-    assert model["name"] == "my-model-1"
+    assert len(model_id) == 15 and model_id.isalnum()
+    assert model["name"] == "my-model-1" and model["description"] == "first import"
     # The direction suffix of the DRfC world name reached DRoA as a clockwise track.
     assert model["trainingConfig"]["trackConfig"] == {"trackId": "2022_april_open", "trackDirection": "CLOCKWISE"}
     assert model["carCustomization"] == {"carShell": "DEEPRACER", "carColor": "RED"}
+    assert model["metadata"]["rewardFunction"] == REWARD
     assert [m["modelId"] for m in api.list_models()] == [model_id]
-    api.delete_model(model_id)
-    assert api.list_models() == []
 
 
-def test_missing_hyperparameters_are_refused_by_the_backend_as_a_clean_error(site: FakeDroa, droa_s3: LocalS3) -> None:
-    session = sign_in(site.url, USERNAME, correct_password)
-    bucket, prefix = site.upload_bucket, new_upload_prefix()
-    texts = model_texts(bucket=bucket, prefix=prefix)
+def test_a_missing_required_file_is_a_500_internal_failure_not_a_400(site: FakeDroa, transit: Transit, api: droa.DroaApi) -> None:
+    texts = model_texts()
     del texts["ip/hyperparameters.json"]
-    upload(droa_s3, bucket, prefix, texts)
+    prefix = uploaded(transit, texts)
 
-    assert blocking(check_import("no-hyper", None, texts)) == [
-        "ip/hyperparameters.json: missing: DRoA needs it to import the model"
-    ]
+    assert blocking(check_import("no-hyper", None, texts)) == ["ip/hyperparameters.json: missing: DRoA needs it to import the model"]
     with pytest.raises(DrtasksError) as refused:
-        session.api().import_model(bucket, prefix, "no-hyper")
-    assert str(refused.value) == (
-        f"DRoA import of 'no-hyper' failed: hyperparameters.json not found at s3://{bucket}/{prefix}/ip/hyperparameters.json"
-    )
+        api.import_model(transit.bucket, prefix, "no-hyper")
+    message = str(refused.value)
+    assert "HTTP 500 (InternalFailure)" in message and "required file" in message and "\n" not in message
+    assert site.models == {}
 
 
-def test_bad_model_name_is_refused_locally_before_any_call(site: FakeDroa) -> None:
-    session = sign_in(site.url, USERNAME, correct_password)
+def test_a_name_outside_the_pattern_never_reaches_the_api(site: FakeDroa, api: droa.DroaApi) -> None:
     site.calls.clear()
     with pytest.raises(DrtasksError, match="model name: 'my model_1' must be 1-64 letters, digits or hyphens"):
-        session.api().import_model(site.upload_bucket, "uploads/models/x", "my model_1")
+        api.import_model(site.upload_bucket, "uploads/models/x", "my model_1")
     assert site.calls == []
 
 
-def test_import_that_fails_later_surfaces_droa_reason(site: FakeDroa, droa_s3: LocalS3) -> None:
-    session = sign_in(site.url, USERNAME, correct_password)
-    bucket, prefix = site.upload_bucket, new_upload_prefix()
-    upload(droa_s3, bucket, prefix, model_texts(reward="print('no function here')\n"))
-    api = session.api()
-    model_id = api.import_model(bucket, prefix, "broken-reward")
-    with pytest.raises(DrtasksError, match=f"DRoA could not import model {model_id}: Reward function validation"):
-        wait_for_model(api, model_id, poll_seconds=0)
+def test_api_gateway_validates_the_body_before_the_handler(site: FakeDroa, api: droa.DroaApi) -> None:
+    with pytest.raises(DrtasksError) as refused:
+        api.request("POST", "/importmodel", {"s3Bucket": site.upload_bucket, "s3Path": "p", "modelName": "bad_name!"})
+    assert str(refused.value).endswith('Invalid request body: [ECMA 262 regex "^[a-zA-Z0-9-]+$" does not match input string "bad_name!"]')
+    with pytest.raises(DrtasksError, match=r'object has missing required properties \(\["s3Path"\]\)'):
+        api.request("POST", "/importmodel", {"s3Bucket": site.upload_bucket, "modelName": "ok"})
 
 
-def test_api_calls_are_sigv4_signed_with_the_temporary_credentials(site: FakeDroa) -> None:
-    session = sign_in(site.url, USERNAME, correct_password)
-    assert session.api().list_models() == []
-    # The same call unsigned is what API Gateway denies.
-    with pytest.raises(urllib.error.HTTPError) as denied:
+@pytest.mark.parametrize(
+    ("reward", "reason"),
+    [
+        ("import os\n\n\ndef reward_function(params):\n    return float(len(os.sep))\n",
+         "Reward Function Validation The reward function contains illegal import(s): ['os']"),
+        ("def reward_function(params):\n    return 1\n", "Reward Function Validation Method returned non-floating type value: 1"),
+        ("def reward_function(params):\n    # payload of the car\n    return 1.0\n",
+         'Reward Function Validation Your code snippet contains a restricted string "load"'),
+        ("print('no function here')\n", "Reward Function Validation module 'reward_function' has no attribute 'reward_function'"),
+    ],
+    ids=["illegal import", "int", "forbidden string", "no function"],
+)
+def test_a_reward_function_that_fails_validation_ends_in_error(
+    reward: str, reason: str, site: FakeDroa, transit: Transit, api: droa.DroaApi
+) -> None:
+    prefix = uploaded(transit, model_texts(reward=reward))
+    model_id = api.import_model(transit.bucket, prefix, "broken-reward")
+    assert api.get_model(model_id)["status"] == "IMPORTING"
+
+    with pytest.raises(DrtasksError) as failed:
+        wait_for_model(api, model_id, poll_seconds=0.05)
+    assert str(failed.value).startswith(f"DRoA could not import model {model_id}: {reason}")
+    # What DRoA's validator refuses, drtasks refuses before uploading.
+    assert blocking(check_reward_function(reward, "2022_april_open", True))
+
+
+def test_a_checkpoint_of_random_bytes_fails_model_validation(site: FakeDroa, transit: Transit, api: droa.DroaApi) -> None:
+    junk = {suffix: bytes(range(256)) * 8 for suffix in ("index", "data-00000-of-00001", "meta")}
+    prefix = uploaded(transit, model_texts(), junk)
+    model_id = api.import_model(transit.bucket, prefix, "random-bytes")
+    with pytest.raises(DrtasksError, match="Model validation failed: Validation worker exited with exception"):
+        wait_for_model(api, model_id, poll_seconds=0.05)
+
+
+def test_a_policy_head_that_does_not_match_the_action_space_fails_model_validation(
+    site: FakeDroa, transit: Transit, api: droa.DroaApi, real_checkpoint: Any
+) -> None:
+    assert len(real_checkpoint.metadata["action_space"]) == 6 and len(PPO_METADATA["action_space"]) == 2
+    prefix = uploaded(transit, model_texts(metadata=PPO_METADATA), real_checkpoint.files)
+    model_id = api.import_model(transit.bucket, prefix, "six-actions")
+    with pytest.raises(DrtasksError, match=r"Model validation failed: User modified model: Cannot feed value of shape \(512, 6\)"):
+        wait_for_model(api, model_id, poll_seconds=0.05)
+
+
+def test_models_are_listed_page_by_page_with_a_token(site: FakeDroa, api: droa.DroaApi) -> None:
+    site.page_size = 2
+    names = [f"model-{n}" for n in range(5)]
+    for name in names:
+        site.add_model(name, USERNAME)
+    first = api.request("GET", "/models")
+    assert len(first["models"]) == 2 and first["token"]
+    assert [m["name"] for m in api.list_models()] == names
+
+
+def test_delete_is_refused_while_importing_and_asynchronous_once_ready(site: FakeDroa, api: droa.DroaApi) -> None:
+    importing = site.add_model("busy", USERNAME, status="IMPORTING")
+    with pytest.raises(DrtasksError, match="This resource cannot be deleted at this time. Try again later."):
+        api.delete_model(importing.model_id)
+
+    ready = site.add_model("done", USERNAME)
+    api.delete_model(ready.model_id)
+    assert api.get_model(ready.model_id)["status"] == "DELETING"
+    site.wait_idle()
+    with pytest.raises(DrtasksError, match="DRoA found nothing .*: Item not found."):
+        api.get_model(ready.model_id)
+
+
+def test_model_ids_outside_droa_pattern_are_a_validation_exception(site: FakeDroa, api: droa.DroaApi) -> None:
+    with pytest.raises(DrtasksError, match=r"1 validation error detected. Value m-1 at '/modelId'"):
+        api.get_model("m-1")
+
+
+def download(url: str) -> bytes:
+    with urllib.request.urlopen(url) as response:
+        return response.read()
+
+
+def test_each_asset_type_as_droa_serves_it(site: FakeDroa, transit: Transit, api: droa.DroaApi, real_checkpoint: Any) -> None:
+    import io
+    import tarfile
+
+    texts = model_texts(metadata=real_checkpoint.metadata)
+    prefix = uploaded(transit, {**texts, "metrics/training/training-20260101000000.json": '{"metrics": []}'}, real_checkpoint.files)
+    model_id = api.import_model(transit.bucket, prefix, "assets")
+    wait_for_model(api, model_id, poll_seconds=0.05)
+
+    logs = tarfile.open(fileobj=io.BytesIO(download(api.get_asset_url(model_id, "TRAINING_LOGS")["url"])))
+    assert any(name.startswith("metrics/training/") for name in logs.getnames())
+
+    assert api.get_asset_url(model_id, "VIRTUAL_MODEL") == {"status": "QUEUED"}
+    site.wait_idle()
+    virtual = api.get_asset_url(model_id, "VIRTUAL_MODEL")["url"]
+    assert "X-Amz-Expires=900" in virtual and "virtualmodel-assets.tar.gz" in urllib.parse.unquote(virtual)
+    members = tarfile.open(fileobj=io.BytesIO(download(virtual))).getnames()
+    assert "reward_function.py" in members and "model/2_Step-400.ckpt.index" in members
+
+    with pytest.raises(DrtasksError, match="Unable to find physical model artifact."):
+        api.get_asset_url(model_id, "PHYSICAL_CAR_MODEL")  # imports have none: trained in DRoA only
+    trained = site.add_trained_model("trained-here", USERNAME, b"car archive")
+    physical = api.get_asset_url(trained.model_id, "PHYSICAL_CAR_MODEL")["url"]
+    assert "X-Amz-Expires=300" in physical and download(physical) == b"car archive"
+
+    with pytest.raises(DrtasksError, match="evaluationId is required for evaluation logs."):
+        api.get_asset_url(model_id, "EVALUATION_LOGS")
+    evaluation = api.request("POST", f"/models/{model_id}/evaluation",
+                             {"evaluationConfig": {"evaluationName": "e1", "maxLaps": 3}})["evaluationId"]
+    with pytest.raises(DrtasksError, match="Logs download is not available until job is complete."):
+        api.get_asset_url(model_id, "EVALUATION_LOGS", evaluation)
+    site.wait_idle()
+    evaluation_logs = tarfile.open(fileobj=io.BytesIO(download(api.get_asset_url(model_id, "EVALUATION_LOGS", evaluation)["url"])))
+    assert evaluation_logs.getnames() == [f"metrics/evaluation/evaluation-{evaluation}.json"]
+
+    with pytest.raises(DrtasksError, match="This asset type is not supported."):
+        api.get_asset_url(model_id, "VIDEOS")
+    with pytest.raises(DrtasksError, match="Member must satisfy enum value set"):
+        api.get_asset_url(model_id, "EVERYTHING")
+
+
+def test_presigned_asset_urls_expire(site: FakeDroa, transit: Transit, api: droa.DroaApi) -> None:
+    trained = site.add_trained_model("trained-here", USERNAME, b"car archive")
+    url = api.get_asset_url(trained.model_id, "PHYSICAL_CAR_MODEL")["url"]
+    assert download(url) == b"car archive"
+
+    transit.proxy.clock_offset = timedelta(seconds=301)
+    with pytest.raises(urllib.error.HTTPError) as expired:
+        download(url)
+    assert expired.value.code == 403 and b"<Message>Request has expired</Message>" in expired.value.read()
+
+
+def test_api_calls_are_sigv4_signed_with_the_identity_pool_credentials(site: FakeDroa, api: droa.DroaApi) -> None:
+    assert api.list_models() == []
+    with pytest.raises(urllib.error.HTTPError) as unsigned:
         urllib.request.urlopen(site.api_url + "/models")
-    assert denied.value.code == 403
+    assert unsigned.value.code == 403 and json.loads(unsigned.value.read()) == {"message": "Missing Authentication Token"}
+    forged = droa.DroaApi(site.api_url, dataclasses.replace(api.credentials, secret_access_key="not-the-secret"), REGION)
+    with pytest.raises(DrtasksError, match="DRoA denied GET /models \\(403\\): The request signature we calculated does not match"):
+        forged.list_models()
 
 
 BACKEND_REFUSALS = {
-    "unknown track": dict(DRFC_TRAINING_PARAMS, WORLD_NAME="no_such_track"),
-    "deepracer in teal": dict(DRFC_TRAINING_PARAMS, CAR_COLOR="Teal"),
-    "seven obstacles": dict(DRFC_TRAINING_PARAMS, RACE_TYPE="OBJECT_AVOIDANCE", NUMBER_OF_OBSTACLES="7"),
-    "obstacles too close": dict(DRFC_TRAINING_PARAMS, RACE_TYPE="OBJECT_AVOIDANCE", NUMBER_OF_OBSTACLES="2",
-                                RANDOMIZE_OBSTACLE_LOCATIONS="False", OBJECT_POSITIONS="0.2,1;0.3,-1"),
+    "unknown track": (dict(DRFC_TRAINING_PARAMS, WORLD_NAME="no_such_track"),
+                      "Invalid track configuration. Track no_such_track is not available in direction COUNTER_CLOCKWISE."),
+    "deepracer in teal": (dict(DRFC_TRAINING_PARAMS, CAR_COLOR="Teal"),
+                          "Invalid car customization. Car shell DEEPRACER is not available in color TEAL."),
+    "seven obstacles": (dict(DRFC_TRAINING_PARAMS, RACE_TYPE="OBJECT_AVOIDANCE", NUMBER_OF_OBSTACLES="7"),
+                        "Number of obstacle positions is invalid."),
+    "obstacles too close": (dict(DRFC_TRAINING_PARAMS, RACE_TYPE="OBJECT_AVOIDANCE", NUMBER_OF_OBSTACLES="2",
+                                 RANDOMIZE_OBSTACLE_LOCATIONS="False", OBJECT_POSITIONS="0.2,1;0.3,-1"),
+                            "Obstacle position distances are invalid."),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BACKEND_REFUSALS))
-def test_what_local_rules_block_the_backend_refuses_too(case: str, site: FakeDroa, droa_s3: LocalS3) -> None:
-    session = sign_in(site.url, USERNAME, correct_password)
-    bucket, prefix = site.upload_bucket, new_upload_prefix()
-    texts = model_texts(BACKEND_REFUSALS[case], bucket=bucket, prefix=prefix)
-    upload(droa_s3, bucket, prefix, texts)
+def test_what_local_rules_block_the_backend_refuses_too(case: str, site: FakeDroa, transit: Transit, api: droa.DroaApi) -> None:
+    params, message = BACKEND_REFUSALS[case]
+    texts = model_texts(params)
+    prefix = uploaded(transit, texts)
     assert blocking(check_import("refused", None, texts)), case
-    with pytest.raises(DrtasksError, match="DRoA import of 'refused' failed: "):
-        session.api().import_model(bucket, prefix, "refused")
+    with pytest.raises(DrtasksError) as refused:
+        api.import_model(transit.bucket, prefix, "refused")
+    assert str(refused.value) == f"DRoA import of 'refused' failed: {message}"
 
+
+def test_the_racer_may_only_put_into_the_upload_bucket(site: FakeDroa, transit: Transit) -> None:
+    session = sign_in(site.url, USERNAME, correct_password)
+    racer = session.s3_client(transit.proxy.url)
+    racer.put_object(Bucket=transit.bucket, Key="uploads/models/x/a.txt", Body=b"a")
+    for refused in (lambda: racer.list_objects_v2(Bucket=transit.bucket),
+                    lambda: racer.get_object(Bucket=transit.bucket, Key="uploads/models/x/a.txt"),
+                    lambda: racer.head_object(Bucket=transit.bucket, Key="uploads/models/x/a.txt")):
+        with pytest.raises(botocore.exceptions.ClientError) as denied:
+            refused()
+        assert denied.value.response["Error"]["Code"] in ("AccessDenied", "403")
+    # The fixture's guard turns such requests into a failure of the test that made them.
+    with pytest.raises(AssertionError, match="ListObjectsV2 .*GetObject .*HeadObject"):
+        transit.proxy.assert_put_only()
+    transit.proxy.requests.clear()
+
+
+def test_a_verify_by_listing_is_what_the_put_only_bucket_refuses(site: FakeDroa, transit: Transit) -> None:
+    """The old way to prove an upload (list the prefix) cannot work against a real deployment."""
+    from drtasks.plan import list_target
+    from drtasks.s3 import S3Location
+
+    racer = sign_in(site.url, USERNAME, correct_password).s3_client(transit.proxy.url)
+    with pytest.raises(DrtasksError, match="AccessDenied|Access Denied"):
+        list_target(racer, S3Location(transit.bucket, "uploads/models/x", transit.proxy.url, "droa", REGION))
+    transit.proxy.requests.clear()
 
 # --------------------------------------------------------------------------- training params
 

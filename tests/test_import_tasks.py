@@ -2,32 +2,30 @@
 
 Console: the fake console API (built from the service model) and a real SeaweedFS upload bucket.
 DRoA: moto's Cognito pools for sign-in, moto's S3 as the deployment's transit bucket (it accepts the
-temporary credentials the identity pool issues, which SeaweedFS refuses), the fake DRoA API gateway,
-and the trained model on SeaweedFS: the upload streams between the two services.
+temporary credentials the identity pool issues, which SeaweedFS refuses) behind DRoA's put-only
+policy, the fake DRoA API, and the trained model on SeaweedFS: the upload streams between the two.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import socket
-import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
-import boto3
 import pytest
 import yaml
-from botocore.config import Config
 
 from tests.cli import Result, drtasks, run
 from tests.drfc import UPLOAD_PREFIX, write_env_files
 from tests.fakes.console_api import FakeConsoleApi
-from tests.fakes.droa_api import FakeDroa, FakeModel
+from drtasks.sample_model import seed_model
+from tests.droa_world import PASSWORD, USERNAME, Transit, cognito_env
+from tests.fakes.droa_api import FakeDroa
+from tests.fakes.s3_put_only import RACER_ALLOWED
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/service-role/AWSDeepRacerServiceRole"
-REGION = "eu-west-1"
-USERNAME = "racer-7"
-PASSWORD = "Sup3r-secret!racer-password"
 
 
 def objects(client: Any, bucket: str, prefix: str = "") -> dict[str, bytes]:
@@ -240,202 +238,255 @@ def test_models_table_shows_name_status_and_arn(dr_dir: Path, console_api: FakeC
 
 
 # =========================================================================== DRoA
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    """One moto server: Cognito for the sign-in, S3 for DRoA's transit bucket."""
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-def moto_client(service: str, moto_url: str) -> Any:
-    return boto3.client(
-        service, endpoint_url=moto_url, region_name=REGION, aws_access_key_id="admin", aws_secret_access_key="admin",
-        config=Config(s3={"addressing_style": "path"}),
-    )
-
-
-@pytest.fixture(scope="module")
-def pools(moto_url: str) -> dict[str, str]:
-    """A DRoA-like user pool holding one racer, and the identity pool trusting it."""
-    idp = moto_client("cognito-idp", moto_url)
-    pool = idp.create_user_pool(PoolName="droa-racers")["UserPool"]["Id"]
-    client = idp.create_user_pool_client(UserPoolId=pool, ClientName="web", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"])
-    client_id = client["UserPoolClient"]["ClientId"]
-    idp.admin_create_user(UserPoolId=pool, Username=USERNAME)
-    idp.admin_set_user_password(UserPoolId=pool, Username=USERNAME, Password=PASSWORD, Permanent=True)
-    identities = moto_client("cognito-identity", moto_url).create_identity_pool(
-        IdentityPoolName="droa_racers",
-        AllowUnauthenticatedIdentities=False,
-        CognitoIdentityProviders=[{"ProviderName": f"cognito-idp.{REGION}.amazonaws.com/{pool}", "ClientId": client_id}],
-    )
-    return {"user_pool_id": pool, "client_id": client_id, "identity_pool_id": identities["IdentityPoolId"]}
+# moto's Cognito pools and S3 (the deployment's buckets, behind the put-only policy of
+# tests.fakes.s3_put_only) and the fake DRoA API: fixtures of tests.droa_world.
 
 
 @pytest.fixture
-def transit(moto_url: str) -> tuple[Any, str]:
-    """(client, bucket): a fresh transit bucket of the deployment."""
-    client = moto_client("s3", moto_url)
-    name = f"droa-transit-{uuid.uuid4().hex[:12]}"
-    client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
-    return client, name
+def site(droa_site: FakeDroa) -> FakeDroa:
+    return droa_site
+
+
+def settings_only(client: Any, model: Any) -> None:
+    """Remove the training run's own training_params: the DR_* settings then write it."""
+    client.delete_object(Bucket=model.bucket, Key=model.key("training_params.yaml"))
 
 
 @pytest.fixture
-def site(pools: dict[str, str], transit: tuple[Any, str]) -> Iterator[FakeDroa]:
-    client, bucket = transit
-    fake = FakeDroa(
-        region=REGION, user_pool_id=pools["user_pool_id"], user_pool_client_id=pools["client_id"],
-        identity_pool_id=pools["identity_pool_id"], upload_bucket=bucket, s3_client=client, ready_after=2,
-    ).start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def droa_dir(tmp_path: Path, s3_server: Any, model: Any, upload_bucket: str, site: FakeDroa, moto_url: str) -> Path:
+def droa_dir(tmp_path: Path, s3_server: Any, model: Any, upload_bucket: str, site: FakeDroa, transit: Transit) -> Path:
     """Env files for a DRoA import of the seeded model, trained clockwise on Ace Speedway."""
+    settings_only(s3_server.client(), model)
     return write_env_files(
         tmp_path, s3_server, model, upload_bucket,
-        system=f"DR_DROA_URL={site.url}\nDR_DROA_USERNAME={USERNAME}\nDR_DROA_S3_ENDPOINT_URL={moto_url}\nDR_IMPORT_POLL_SECONDS=0\n",
+        system=f"DR_DROA_URL={site.url}\nDR_DROA_USERNAME={USERNAME}\nDR_DROA_S3_ENDPOINT_URL={transit.proxy.url}\nDR_IMPORT_POLL_SECONDS=0.05\n",
         run="DR_WORLD_NAME=2022_april_open_cw\n",
     )
 
 
+@pytest.fixture
+def real_droa_dir(tmp_path: Path, s3_server: Any, real_models: Any, upload_bucket: str, site: FakeDroa, transit: Transit) -> tuple[Path, Any]:
+    """Like ``droa_dir``, with the real camera model (real TensorFlow checkpoints) as the source."""
+    bucket = s3_server.new_bucket()
+    model = real_models.seed(s3_server.client(), bucket, "rl-real-camera")
+    settings_only(s3_server.client(), model)
+    return write_env_files(
+        tmp_path, s3_server, model, upload_bucket,
+        system=f"DR_DROA_URL={site.url}\nDR_DROA_USERNAME={USERNAME}\nDR_DROA_S3_ENDPOINT_URL={transit.proxy.url}\nDR_IMPORT_POLL_SECONDS=0.05\n",
+        run="DR_WORLD_NAME=2022_april_open_cw\n",
+    ), model
+
+
 def droa_env(moto_url: str, tmp_path: Path, password: str = PASSWORD) -> dict[str, str]:
-    return {
-        "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": moto_url,
-        "AWS_ENDPOINT_URL_COGNITO_IDENTITY": moto_url,
-        "XDG_CACHE_HOME": str(tmp_path / "cache"),
-        "DR_DROA_PASSWORD": password,
-    }
+    return {**cognito_env(moto_url, tmp_path / "cache"), "DR_DROA_PASSWORD": password}
 
 
-def test_droa_import_uploads_what_the_backend_reads_then_waits_until_ready(
-    droa_dir: Path, site: FakeDroa, transit: tuple[Any, str], moto_url: str, tmp_path: Path, model: Any
+def the_upload(transit: Transit) -> tuple[str, dict[str, bytes]]:
+    """(prefix, relative key -> content) of the one upload in the transit bucket."""
+    uploaded = transit.objects()
+    prefixes = {key.split("/")[2] for key in uploaded}
+    assert len(prefixes) == 1 and all(key.startswith("uploads/models/") for key in uploaded), sorted(uploaded)
+    prefix = f"uploads/models/{prefixes.pop()}"
+    return prefix, {key[len(prefix) + 1:]: body for key, body in uploaded.items()}
+
+
+def test_droa_import_puts_what_the_backend_reads_then_waits_until_ready(
+    real_droa_dir: tuple[Path, Any], site: FakeDroa, transit: Transit, moto_url: str, tmp_path: Path
 ) -> None:
-    client, bucket = transit
+    dr_dir, model = real_droa_dir
 
-    result = drtasks("import-model", "--target", "droa", "--wait", "-f", dr_dir=droa_dir, env=droa_env(moto_url, tmp_path))
+    result = drtasks("import-model", "--target", "droa", "--wait", "-f", dr_dir=dr_dir, env=droa_env(moto_url, tmp_path))
 
     assert result.code == 0, result.text
     assert "READY" in result.out and PASSWORD not in result.text
-    uploaded = objects(client, bucket)
-    prefixes = {key.split("/")[2] for key in uploaded}
-    assert len(prefixes) == 1 and all(key.startswith("uploads/models/") for key in uploaded)
-    prefix = f"uploads/models/{prefixes.pop()}"
-    keys = {key[len(prefix) + 1 :] for key in uploaded}
+    prefix, files = the_upload(transit)
     name = model.checkpoints[model.last].name
-    assert {"model_metadata.json", "reward_function.py", "training_params.yaml", "ip/hyperparameters.json"} <= keys
-    assert {f"model/{name}.index", f"model/{name}.meta", f"model/{name}.data-00000-of-00001", f"model/model_{model.last}.pb"} <= keys
-    assert not any(key.endswith((".gz", ".zip")) for key in keys)
-    params = yaml.safe_load(uploaded[f"{prefix}/training_params.yaml"])
-    assert params["WORLD_NAME"] == "2022_april_open"
-    assert params["TRACK_DIRECTION_CLOCKWISE"] is True
-    assert params["SAGEMAKER_SHARED_S3_BUCKET"] == bucket and params["SAGEMAKER_SHARED_S3_PREFIX"] == prefix
-    assert params["REWARD_FILE_S3_KEY"] == f"{prefix}/reward_function.py"
+    assert {"model_metadata.json", "reward_function.py", "training_params.yaml", "ip/hyperparameters.json"} <= set(files)
+    assert {f"model/{name}.index", f"model/{name}.meta", f"model/{name}.data-00000-of-00001", f"model/model_{model.last}.pb"} <= set(files)
+    assert not any(key.endswith((".gz", ".zip")) for key in files)
+    params = yaml.safe_load(files["training_params.yaml"])
+    assert params["WORLD_NAME"] == "2022_april_open" and params["TRACK_DIRECTION_CLOCKWISE"] is True
+    assert params["SAGEMAKER_SHARED_S3_BUCKET"] == transit.bucket and params["SAGEMAKER_SHARED_S3_PREFIX"] == prefix
+    # The training graph, where DRoA reads it, in the simapp's format.
+    [graph] = [key for key in files if key.startswith("metrics/training/")]
+    assert re.fullmatch(r"metrics/training/training-\d{14}\.json", graph)
+    assert json.loads(files[graph])["metrics"] == json.loads(files["metrics/TrainingMetrics.json"])["metrics"]
     [imported] = site.models.values()
     assert (imported.name, imported.status) == (UPLOAD_PREFIX, "READY")
     assert imported.track == {"trackId": "2022_april_open", "trackDirection": "CLOCKWISE"}
+    # Only puts reached the bucket: the proof of the upload came from their answers.
+    operations = {seen.operation for seen in transit.proxy.racer_requests()}
+    assert operations <= RACER_ALLOWED and "PutObject" in operations
 
 
-def test_droa_best_checkpoint_flag_chooses_what_is_uploaded(
-    droa_dir: Path, site: FakeDroa, transit: tuple[Any, str], moto_url: str, tmp_path: Path, model: Any
+def test_droa_training_graph_merges_the_workers_and_prefers_training_params_1(
+    tmp_path: Path, s3_server: Any, upload_bucket: str, site: FakeDroa, transit: Transit, moto_url: str
 ) -> None:
-    client, bucket = transit
+    bucket = s3_server.new_bucket()
+    model = seed_model(s3_server.client(), bucket, "rl-two-workers", workers=2, checkpoints=(3, 5))
+    client = s3_server.client()
+    params = yaml.safe_load(client.get_object(Bucket=bucket, Key=model.key("training_params_1.yaml"))["Body"].read())
+    client.put_object(Bucket=bucket, Key=model.key("training_params_1.yaml"),
+                      Body=yaml.safe_dump({**params, "WORLD_NAME": "2022_april_open_ccw", "CAR_COLOR": "Blue"}))
+    dr_dir = write_env_files(
+        tmp_path, s3_server, model, upload_bucket,
+        system=f"DR_DROA_URL={site.url}\nDR_DROA_USERNAME={USERNAME}\nDR_DROA_S3_ENDPOINT_URL={transit.proxy.url}\n",
+        run="DR_WORLD_NAME=reInvent2019_wide\n",
+    )
 
+    result = drtasks("import-model", "-t", "droa", "-f", "-n", "two-workers", dr_dir=dr_dir, env=droa_env(moto_url, tmp_path))
+
+    assert result.code == 0, result.text
+    assert "training_params_1.yaml of the training run" in result.out
+    _, files = the_upload(transit)
+    uploaded = yaml.safe_load(files["training_params.yaml"])
+    assert (uploaded["WORLD_NAME"], uploaded["TRACK_DIRECTION_CLOCKWISE"], uploaded["CAR_COLOR"]) == ("2022_april_open", False, "Blue")
+    [graph] = [json.loads(body) for key, body in files.items() if key.startswith("metrics/training/")]
+    workers = [json.loads(files[f"metrics/TrainingMetrics_{n}.json"])["metrics"] for n in (1, 2)]
+    assert len(graph["metrics"]) == sum(len(w) for w in workers)
+    training = [entry["episode"] for entry in graph["metrics"] if entry["phase"] == "training"]
+    assert training == list(range(1, len(training) + 1))  # one episode counter across the workers
+
+
+def test_droa_best_checkpoint_flag_chooses_what_is_uploaded(droa_dir: Path, site: FakeDroa, transit: Transit, moto_url: str, tmp_path: Path, model: Any) -> None:
     result = drtasks("import-model", "-t", "droa", "-f", "-b", "-n", "best-one", dr_dir=droa_dir, env=droa_env(moto_url, tmp_path))
 
     assert result.code == 0, result.text
-    keys = set(objects(client, bucket))
-    assert any(key.endswith(f"model/model_{model.best}.pb") for key in keys)
-    assert not any(key.endswith(f"model/model_{model.last}.pb") for key in keys)
+    _, files = the_upload(transit)
+    assert f"model/model_{model.best}.pb" in files and f"model/model_{model.last}.pb" not in files
     assert [m.name for m in site.models.values()] == ["best-one"]
 
 
-def test_droa_dry_run_shows_the_plan_and_writes_nothing(droa_dir: Path, site: FakeDroa, transit: tuple[Any, str], moto_url: str, tmp_path: Path) -> None:
-    client, bucket = transit
-
+def test_droa_dry_run_shows_the_plan_and_writes_nothing(droa_dir: Path, site: FakeDroa, transit: Transit, moto_url: str, tmp_path: Path) -> None:
     result = drtasks("import-model", "-t", "droa", "--dry-run", dr_dir=droa_dir, env=droa_env(moto_url, tmp_path))
 
     assert result.code == 0, result.text
     assert "Plan:" in result.out and "uploads/models/" in result.out and "nothing was written" in result.err
-    assert objects(client, bucket) == {} and site.models == {}
+    assert "metrics/training/training-" in result.out
+    assert transit.objects() == {} and site.models == {}
 
 
-def test_droa_wrong_password_is_a_clean_error_that_never_shows_it(droa_dir: Path, site: FakeDroa, transit: tuple[Any, str], moto_url: str, tmp_path: Path) -> None:
-    client, bucket = transit
+def test_droa_wrong_password_is_a_clean_error_that_never_shows_it(droa_dir: Path, site: FakeDroa, transit: Transit, moto_url: str, tmp_path: Path) -> None:
     wrong = "Wr0ng-password-typed!"
 
     result = drtasks("import-model", "-t", "droa", "-f", dr_dir=droa_dir, env=droa_env(moto_url, tmp_path, wrong))
 
     refused(result, "sign-in refused", USERNAME)
     assert wrong not in result.text and PASSWORD not in result.text
-    assert objects(client, bucket) == {} and site.models == {}
+    assert transit.objects() == {} and site.models == {}
 
 
 def test_droa_model_without_reward_function_is_refused_before_upload(
-    droa_dir: Path, site: FakeDroa, transit: tuple[Any, str], moto_url: str, tmp_path: Path, s3_server: Any, model: Any
+    droa_dir: Path, site: FakeDroa, transit: Transit, moto_url: str, tmp_path: Path, s3_server: Any, model: Any
 ) -> None:
-    client, bucket = transit
     s3_server.client().delete_object(Bucket=model.bucket, Key=model.custom_reward_key)
     s3_server.client().delete_object(Bucket=model.bucket, Key=model.key("reward_function.py"))
 
     result = drtasks("import-model", "-t", "droa", "-f", dr_dir=droa_dir, env=droa_env(moto_url, tmp_path))
 
     refused(result, "reward_function.py", "nothing was written")
-    assert objects(client, bucket) == {} and site.models == {}
+    assert transit.objects() == {} and site.models == {}
 
 
-def test_droa_rules_refuse_with_every_blocking_problem_listed(droa_dir: Path, site: FakeDroa, transit: tuple[Any, str], moto_url: str, tmp_path: Path) -> None:
-    client, bucket = transit
+REWARD_REFUSALS = {
+    "illegal import": ("import os\n\n\ndef reward_function(params):\n    return float(len(os.sep))\n", "imports os"),
+    "forbidden string": ("def reward_function(params):\n    # the payload\n    return 1.0\n", 'the string "load"'),
+    "int reward": ("def reward_function(params):\n    return 1\n", "DRoA requires a float"),
+    "endless loop": ("def reward_function(params):\n    while True:\n        pass\n", "did not return within 5 s"),
+    "syntax error": ("def reward_function(params)\n    return 1.0\n", "line 1: syntax error"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REWARD_REFUSALS))
+def test_droa_reward_function_is_checked_as_droa_validates_it_before_upload(
+    case: str, droa_dir: Path, site: FakeDroa, transit: Transit, moto_url: str, tmp_path: Path, s3_server: Any, model: Any
+) -> None:
+    source, named = REWARD_REFUSALS[case]
+    s3_server.client().put_object(Bucket=model.bucket, Key=model.reward_key, Body=source.encode())
+
+    result = drtasks("import-model", "-t", "droa", "-f", dr_dir=droa_dir, env=droa_env(moto_url, tmp_path))
+
+    refused(result, "DRoA would refuse this model, nothing was written", "reward_function.py", named)
+    assert transit.objects() == {} and site.models == {}
+
+
+def test_droa_model_whose_graph_disagrees_with_its_metadata_is_refused_before_upload(
+    droa_dir: Path, site: FakeDroa, transit: Transit, moto_url: str, tmp_path: Path, s3_server: Any, model: Any
+) -> None:
+    from drtasks.sample_model import model_metadata
+
+    five = json.dumps(model_metadata(actions=5)).encode()
+    s3_server.client().put_object(Bucket=model.bucket, Key=model.key("model/model_metadata.json"), Body=five)
+
+    result = drtasks("import-model", "-t", "droa", "-f", dr_dir=droa_dir, env=droa_env(moto_url, tmp_path))
+
+    refused(result, f"model_metadata.json lists 5 actions, model_{model.last}.pb's policy has 15")
+    assert transit.objects() == {} and site.models == {}
+
+
+def test_droa_rules_refuse_with_every_blocking_problem_listed(droa_dir: Path, site: FakeDroa, transit: Transit, moto_url: str, tmp_path: Path) -> None:
     set_line(droa_dir / "run.env", "DR_WORLD_NAME", "no_such_track")
     set_line(droa_dir / "run.env", "DR_CAR_COLOR", "Pink")
 
     result = drtasks("import-model", "-t", "droa", "-f", dr_dir=droa_dir, env=droa_env(moto_url, tmp_path))
 
     refused(result, "DRoA would refuse", "no_such_track", "CAR_COLOR 'Pink'")
-    assert objects(client, bucket) == {} and site.models == {}
+    assert transit.objects() == {} and site.models == {}
 
 
-def test_droa_bad_name_is_refused_before_any_call(droa_dir: Path, site: FakeDroa, transit: tuple[Any, str], moto_url: str, tmp_path: Path) -> None:
-    client, bucket = transit
-
+def test_droa_bad_name_is_refused_before_any_call(droa_dir: Path, site: FakeDroa, transit: Transit, moto_url: str, tmp_path: Path) -> None:
     result = drtasks("import-model", "-t", "droa", "-f", "--name", "not_valid", dr_dir=droa_dir, env=droa_env(moto_url, tmp_path))
 
     refused(result, "not_valid")
-    assert site.calls == [] and objects(client, bucket) == {}
+    assert site.calls == [] and transit.objects() == {}
+
+
+def test_droa_a_name_that_exists_is_refused_as_ambiguous_before_upload(
+    droa_dir: Path, site: FakeDroa, transit: Transit, moto_url: str, tmp_path: Path
+) -> None:
+    site.page_size = 1  # the clash is on the second page of GET /models
+    site.add_model("other", USERNAME)
+    existing = site.add_model(UPLOAD_PREFIX, USERNAME)
+
+    result = drtasks("import-model", "-t", "droa", "-f", dr_dir=droa_dir, env=droa_env(moto_url, tmp_path))
+
+    refused(result, f"DRoA already has a model named '{UPLOAD_PREFIX}'", existing.model_id, "ambiguous")
+    assert transit.objects() == {} and len(site.models) == 2
+
+
+def test_droa_import_that_fails_validation_exits_non_zero_with_droa_reason(
+    droa_dir: Path, site: FakeDroa, transit: Transit, moto_url: str, tmp_path: Path
+) -> None:
+    # The seeded model's checkpoint is random bytes: DRoA's model validation cannot restore it.
+    result = drtasks("import-model", "-t", "droa", "-f", "--wait", dr_dir=droa_dir, env=droa_env(moto_url, tmp_path))
+
+    refused(result, "DRoA could not import model", "Model validation failed")
+    assert [m.status for m in site.models.values()] == ["ERROR"]
 
 
 def test_upload_with_import_into_droa_uploads_to_both_buckets(
-    droa_dir: Path, site: FakeDroa, transit: tuple[Any, str], moto_url: str, tmp_path: Path, s3_server: Any, upload_bucket: str
+    droa_dir: Path, site: FakeDroa, transit: Transit, moto_url: str, tmp_path: Path, s3_server: Any, upload_bucket: str
 ) -> None:
-    client, bucket = transit
     set_line(droa_dir / "system.env", "DR_IMPORT_TARGET", "droa")
 
     result = drtasks("upload", "-f", "--import-name", "chained", dr_dir=droa_dir, env=droa_env(moto_url, tmp_path))
 
     assert result.code == 0, result.text
     assert objects(s3_server.client(), upload_bucket, UPLOAD_PREFIX + "/")
-    assert objects(client, bucket)
+    assert transit.objects()
     assert [m.name for m in site.models.values()] == ["chained"]
 
 
 def test_models_json_lists_the_droa_models(droa_dir: Path, site: FakeDroa, moto_url: str, tmp_path: Path) -> None:
-    site.models["m-1"] = FakeModel("m-1", "alpha", None, status="READY")
+    site.page_size = 1
+    alpha = site.add_model("alpha", USERNAME)
+    beta = site.add_model("beta", USERNAME, status="ERROR")
 
     result = drtasks("models", "--target", "droa", "--json", dr_dir=droa_dir, env=droa_env(moto_url, tmp_path))
 
     assert result.code == 0, result.text
-    assert [(m["name"], m["status"], m["id"]) for m in json.loads(result.out)] == [("alpha", "READY", "m-1")]
+    listed = [(m["name"], m["status"], m["id"]) for m in json.loads(result.out)]
+    assert listed == [("alpha", "READY", alpha.model_id), ("beta", "ERROR", beta.model_id)]
+    assert all(m["created"].startswith("20") for m in json.loads(result.out))
 
 
 def test_upload_json_with_import_keeps_standard_output_for_the_plan(dr_dir: Path, console_api: FakeConsoleApi) -> None:

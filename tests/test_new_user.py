@@ -68,7 +68,8 @@ def test_drfc_commands_explain_every_switch(dr_dir: Path) -> None:
     for command, switches in (
         ("dr-upload-model", ("-f", "-w", "-d", "-b", "-c N", "-p PREFIX", "-i", "-I NAME", "-1", "-L")),
         ("dr-increment-upload-model", ("-d DELIMITER", "-w", "-f")),
-        ("dr-upload-car-zip", ("-L", "-f")),
+        ("dr-create-car-zip", ("-b", "-p PREFIX", "-o FILE", "-f")),
+        ("dr-upload-car-zip", ("-b", "-f", "-L", "-p PREFIX")),
     ):
         for flag in ("-h", "--help"):
             result = run(command, flag, dr_dir=dr_dir)

@@ -324,3 +324,58 @@ def test_a_put_only_target_is_never_listed_read_or_headed(s3_server: Any, s3_ser
     checks = apply(plan, client, target_client, TransferConfig(part_size=5 * MiB))
     assert len(checks) == len(manifest) and all(check.ok for check in checks)
     assert {r.operation for r in proxied_target.requests} <= {"PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"}
+
+
+# ---------------------------------------------------------------------------- files of this machine
+
+
+def test_local_files_are_uploaded_proven_and_a_file_changed_after_planning_is_refused(tmp_path: Path, s3_server_b: Any, bucket_b: str, proxied_target: FaultProxy) -> None:
+    from drtasks.manifest import LocalFile, ManifestItem
+    from drtasks.plan import plan_upload
+    from drtasks.s3 import S3Location, make_client
+    from drtasks.transfer import TransferConfig, apply
+
+    folder = tmp_path / "model-dir"
+    (folder / "model").mkdir(parents=True)
+    (folder / "model" / "big.data").write_bytes(os.urandom(11 * MiB + 3))
+    (folder / "reward_function.py").write_text("def reward_function(params):\n    return 1.0\n")
+    manifest = [ManifestItem(str(p.relative_to(folder)), local=LocalFile.of(p)) for p in sorted(folder.rglob("*")) if p.is_file()]
+    target = S3Location(bucket_b, "from-dir", proxied_target.endpoint_url, s3_server_b.aws_profile)
+    client = make_client(target)
+    plan = plan_upload(manifest, folder, target, client)
+    checks = apply(plan, None, client, TransferConfig(part_size=5 * MiB))
+    assert all(check.ok for check in checks) and len(checks) == 2
+    assert read(s3_server_b.client(), bucket_b, "from-dir/model/big.data") == (folder / "model" / "big.data").read_bytes()
+    assert proxied_target.count("UploadPart") == 3  # 11 MiB in 5 MiB parts
+    assert not plan_upload(manifest, folder, target, client).changes  # the same files: nothing to do
+
+    planned = LocalFile.of(folder / "reward_function.py")
+    (folder / "reward_function.py").write_text("def reward_function(params):\n    return 2.0\n")  # same size, after planning
+    changed = plan_upload([ManifestItem("reward_function.py", local=planned)], folder, target.with_prefix("from-dir-2"), client)
+    with pytest.raises(Exception, match="do not match the source's checksum"):
+        apply(changed, None, client)
+    assert listing(s3_server_b.client(), bucket_b, "from-dir-2") == {}  # nothing written for it
+
+
+def test_a_download_is_proven_before_the_file_gets_its_name(tmp_path: Path, s3_server: Any, seeded_model: Any, proxied_source: FaultProxy) -> None:
+    from drtasks.errors import DrtasksError
+    from drtasks.manifest import SourceObject
+    from drtasks.s3 import S3Location, make_client
+    from drtasks.transfer import download_proven
+
+    model = seeded_model.model
+    key = model.key(f"model/model_{model.last}.pb")
+    info = s3_server.client().head_object(Bucket=model.bucket, Key=key)
+    source = SourceObject(model.bucket, key, info["ContentLength"], info["ETag"].strip('"'))
+    location = S3Location(model.bucket, model.prefix, proxied_source.endpoint_url, s3_server.aws_profile)
+    client = make_client(location)
+
+    proxied_source.add(Rule("corrupt", op("GetObject", r"\.pb$"), times=1))
+    proof = download_proven(client, location, source, tmp_path / "once" / "model.pb")
+    assert (tmp_path / "once" / "model.pb").read_bytes() == read(s3_server.client(), model.bucket, key)
+    assert proof.sha256 == model.sha256[key] and proof.size == source.size
+
+    proxied_source.add(Rule("corrupt", op("GetObject", r"\.pb$")))
+    with pytest.raises(DrtasksError, match="do not match the object's checksum on 3 reads"):
+        download_proven(client, location, source, tmp_path / "never" / "model.pb")
+    assert not (tmp_path / "never" / "model.pb").exists() and not (tmp_path / "never" / "model.pb.part").exists()

@@ -15,15 +15,7 @@ import pytest
 from drtasks import secrets
 from tests.cli import Result, drtasks, run
 from tests.drfc import write_env_files
-from tests.test_import_tasks import (  # noqa: F401 - fixtures: moto (Cognito, transit S3) and the DRoA fake
-    PASSWORD,
-    droa_dir,
-    droa_env,
-    moto_url,
-    pools,
-    site,
-    transit,
-)
+from tests.test_import_tasks import PASSWORD, droa_dir, droa_env, site  # noqa: F401 - fixtures (moto: tests.droa_world)
 
 # ---------------------------------------------------------------------------- the redaction itself
 

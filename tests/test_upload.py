@@ -350,3 +350,26 @@ def test_upload_with_increment_switch_uses_the_new_prefix(dr_dir: Path, s3_serve
     result = run("dr-upload-model", "-1", "-f", dr_dir=dr_dir)
     assert result.code == 0, result.err
     assert_race_layout(s3_server, model, upload_bucket, model.last, prefix="race-model-2")
+
+
+def test_a_frozen_graph_that_disagrees_with_the_metadata_stops_the_upload_naming_both(dr_dir: Path, s3_server: Any, model: Any, upload_bucket: str) -> None:
+    from drtasks.sample_model import model_metadata
+
+    client = s3_server.client()
+    client.put_object(Bucket=model.bucket, Key=model.key("model/model_metadata.json"), Body=json.dumps(model_metadata(actions=6)).encode())
+    for command in (("upload", "-f"), ("upload", "--dry-run")):
+        result = drtasks(*command, dr_dir=dr_dir)
+        assert result.code != 0 and "Traceback" not in result.text
+        assert result.err.count("\n") == 1 and f"model_metadata.json lists 6 actions, model_{model.last}.pb's policy has 15" in result.err
+    assert objects(client, upload_bucket, UPLOAD_PREFIX) == {}
+
+
+def test_random_bytes_where_the_frozen_graph_should_be_stop_the_upload(dr_dir: Path, s3_server: Any, model: Any, upload_bucket: str) -> None:
+    from drtasks.sample_model import pseudo_random_bytes
+
+    client = s3_server.client()
+    client.put_object(Bucket=model.bucket, Key=model.key(f"model/model_{model.last}.pb"), Body=pseudo_random_bytes(1, "fake", 300_000))
+    result = drtasks("upload", "-f", dr_dir=dr_dir)
+    assert result.code != 0 and f"model_{model.last}.pb is not a TensorFlow frozen graph" in result.err
+    assert objects(client, upload_bucket, UPLOAD_PREFIX) == {}
+    assert drtasks("upload", "-f", "--best", dr_dir=dr_dir).code == 0  # another checkpoint's graph is fine

@@ -11,13 +11,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import re
 import tarfile
 from dataclasses import dataclass
 from typing import Any
 
 from drtasks.errors import DrtasksError
+from drtasks.model_check import read_metadata
 
 PB_MEMBER = "agent/model.pb"
 METADATA_MEMBER = "model_metadata.json"
@@ -52,37 +52,7 @@ def validate_metadata(metadata_bytes: bytes, source: str = METADATA_MEMBER) -> d
     A discrete action space is a non-empty list of actions; a continuous one is a dict
     with ``speed`` and ``steering_angle`` ranges. ``source`` names the file in messages.
     """
-    try:
-        metadata = json.loads(metadata_bytes.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise DrtasksError(f"{source}: not UTF-8 text") from None
-    except json.JSONDecodeError as err:
-        raise DrtasksError(f"{source}: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
-    if not isinstance(metadata, dict):
-        raise DrtasksError(f"{source}: expected a JSON object, found {type(metadata).__name__}")
-    if "action_space" not in metadata:
-        raise DrtasksError(f"{source}: no 'action_space'; the car cannot drive without one")
-    space = metadata["action_space"]
-    if isinstance(space, list):
-        if not space:
-            raise DrtasksError(f"{source}: 'action_space' is an empty list")
-        for index, action in enumerate(space):
-            if not isinstance(action, dict) or "speed" not in action or "steering_angle" not in action:
-                raise DrtasksError(
-                    f"{source}: action_space[{index}] needs 'speed' and 'steering_angle'"
-                )
-    elif isinstance(space, dict):
-        missing = [key for key in ("speed", "steering_angle") if key not in space]
-        if missing:
-            raise DrtasksError(
-                f"{source}: continuous 'action_space' lacks {', '.join(repr(m) for m in missing)}"
-            )
-    else:
-        raise DrtasksError(
-            f"{source}: 'action_space' must be a list (discrete) or an object (continuous),"
-            f" found {type(space).__name__}"
-        )
-    return metadata
+    return read_metadata(metadata_bytes, source)
 
 
 # ---------------------------------------------------------------- build
@@ -161,7 +131,8 @@ def archive_members(archive: bytes, source: str = "archive") -> list[ArchiveMemb
     return rows
 
 
-def _read_member(archive: bytes, name: str, source: str) -> bytes:
+def read_member(archive: bytes, name: str, source: str = "archive") -> bytes:
+    """The content of member ``name`` (a regular file) of the archive."""
     with _open_archive(archive, source) as tar:
         for member in tar:
             if member.isfile() and _member_name(member, source) == name:
@@ -187,7 +158,7 @@ def validate_car_archive(archive: bytes, source: str = "archive") -> list[Archiv
         raise DrtasksError(f"{source}: the car needs exactly one .pb file, found {len(graphs)} ({found})")
     if not any(row.name == METADATA_MEMBER for row in rows):
         raise DrtasksError(f"{source}: no {METADATA_MEMBER} at the archive root")
-    validate_metadata(_read_member(archive, METADATA_MEMBER, source), f"{source}: {METADATA_MEMBER}")
+    validate_metadata(read_member(archive, METADATA_MEMBER, source), f"{source}: {METADATA_MEMBER}")
     return rows
 
 

@@ -16,6 +16,7 @@ from drtasks.config.settings import Settings
 from drtasks.errors import DrtasksError, shorten
 from drtasks.manifest import ManifestItem
 from drtasks.model import SourceModel
+from drtasks.model_check import ModelSpec, check_model
 from drtasks.plan import Action, Plan, PlanItem, compare, list_target
 from drtasks.s3 import S3Location, make_client, s3_errors
 
@@ -27,6 +28,7 @@ class CarModel:
     pb: bytes
     metadata: bytes
     origin: str  # one line for people: where the graph came from and why that one
+    pb_name: str = "model.pb"  # the graph's file name where it came from, for messages
 
 
 @dataclass
@@ -34,6 +36,7 @@ class CarArchive:
     data: bytes
     members: list[ArchiveMember]
     model: CarModel
+    spec: ModelSpec  # what the metadata promises, checked against the graph
 
 
 @dataclass(frozen=True)
@@ -56,14 +59,15 @@ def from_s3(settings: Settings) -> CarModel:
     with s3_errors(source):
         pb = client.get_object(Bucket=source.bucket, Key=source.key(checkpoint.frozen_graph))["Body"].read()
         metadata = client.get_object(Bucket=source.bucket, Key=source.key("model/model_metadata.json"))["Body"].read()
-    return CarModel(pb, metadata, f"{source.url}/{checkpoint.frozen_graph} (checkpoint {checkpoint.name}; {choice.reason})")
+    origin = f"{source.url}/{checkpoint.frozen_graph} (checkpoint {checkpoint.name}; {choice.reason})"
+    return CarModel(pb, metadata, origin, checkpoint.frozen_graph.rsplit("/", 1)[-1])
 
 
 def from_container(name: str | None) -> CarModel:
     from drtasks.carzip.container import model_from_container
 
     found = model_from_container(name)
-    return CarModel(found.pb_bytes, found.metadata_bytes, f"container {found.container_name}: {found.reason or found.pb_name}")
+    return CarModel(found.pb_bytes, found.metadata_bytes, f"container {found.container_name}: {found.reason or found.pb_name}", found.pb_name)
 
 
 def training_container_running() -> bool:
@@ -85,16 +89,18 @@ def gather(settings: Settings, source: str, container: str | None) -> CarModel:
 
 
 def build(model: CarModel) -> CarArchive:
+    """The archive, once the metadata is one the car loads and the graph is the one it describes."""
     validate_metadata(model.metadata, "model_metadata.json")
+    spec = check_model(model.metadata, model.pb, graph_name=model.pb_name, for_car=True)
     data = build_car_archive(model.pb, model.metadata)
-    return CarArchive(data, validate_car_archive(data, "car archive"), model)
+    return CarArchive(data, validate_car_archive(data, "car archive"), model, spec)
 
 
-def plan_upload(archive: CarArchive, target: S3Location) -> tuple[Plan, Any]:
-    """The one-object plan for s3://<bucket>/<prefix>/carfile.tar.gz."""
+def plan_upload(archive: CarArchive, target: S3Location, key: str = CAR_FILE) -> tuple[Plan, Any]:
+    """The one-object plan for s3://<bucket>/<prefix>/<key> (DRfC's carfile.tar.gz by default)."""
     client = make_client(target)
-    item = ManifestItem(CAR_FILE, content=archive.data)
-    entry = compare(item, list_target(client, target).get(CAR_FILE), lambda _info: None)
+    item = ManifestItem(key, content=archive.data)
+    entry = compare(item, list_target(client, target).get(key), lambda _info: None)
     return Plan(target, target, [entry], title="car-zip"), client
 
 

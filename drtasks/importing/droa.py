@@ -376,6 +376,14 @@ class DroaApi:
                 raise DrtasksError(f"DRoA refused {method} {path}: {message}") from None
             if exc.code in (401, 403):
                 raise DrtasksError(f"DRoA denied {method} {path} ({exc.code}): {message}; sign in again") from None
+            if exc.code == 404:
+                raise DrtasksError(f"DRoA found nothing at {method} {path}: {message}") from None
+            if exc.code >= 500:
+                kind = exc.headers.get("x-amzn-errortype") or "an internal error"
+                raise DrtasksError(
+                    f"DRoA {method} {path} failed with HTTP {exc.code} ({kind}){': ' + message if message else ''}; "
+                    "for an import this is how DRoA answers when a required file cannot be read from the upload"
+                ) from None
             raise DrtasksError(f"DRoA {method} {path} failed with HTTP {exc.code}: {message}") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise DrtasksError(f"cannot reach the DRoA API at {self.base_url}: {_network_reason(exc, wait)}") from None
@@ -425,13 +433,24 @@ class DroaApi:
     def delete_model(self, model_id: str) -> None:
         self.request("DELETE", f"/models/{urllib.parse.quote(model_id, safe='')}")
 
+    def get_asset_url(self, model_id: str, asset_type: str, evaluation_id: str | None = None) -> dict[str, Any]:
+        """``{"url": ...}`` (a presigned URL) or ``{"status": "QUEUED"}`` while DRoA packages the asset."""
+        query = {"assetType": asset_type}
+        if evaluation_id:
+            query["evaluationId"] = evaluation_id
+        return self.request("GET", f"/models/{urllib.parse.quote(model_id, safe='')}/getasset", query=query)
+
 
 def _error_message(exc: urllib.error.HTTPError) -> str:
+    """The message of an API answer: ``message`` (the handlers), ``errorMessage`` (API Gateway's request
+    validator) or ``Message``; empty when the body carries none (a 500 InternalFailure answers ``{}``)."""
     try:
         data = json.loads(exc.read() or b"{}")
     except ValueError:
-        return exc.reason or "no message"
-    return str(data.get("message") or data.get("Message") or exc.reason or "no message")
+        return exc.reason or ""
+    if not isinstance(data, dict):
+        return ""
+    return str(data.get("message") or data.get("errorMessage") or data.get("Message") or "")
 
 
 def _after_colon(message: str) -> str:

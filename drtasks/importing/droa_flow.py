@@ -22,7 +22,7 @@ from drtasks.errors import DrtasksError, shorten
 from drtasks.importing.flow import ImportRequest
 from drtasks.manifest import ManifestItem, find_pieces, upload_manifest
 from drtasks.model import Checkpoint, SourceModel
-from drtasks.model_checks import check_model
+from drtasks.model_check import check_checkpoint_model
 from drtasks.plan import Plan, plan_upload
 from drtasks.s3 import S3Location, disable_expect_continue, make_client, s3_errors
 from drtasks.transfer import Check, Progress, TransferConfig, apply
@@ -110,15 +110,91 @@ def files_droa_reads(manifest: list[ManifestItem], source_client: Any, source: S
         return {name: _read(source_client, by_key[name]) if name in by_key else None for name in REQUIRED_FILES}
 
 
-def droa_manifest(settings: Settings, model: SourceModel, checkpoint: Checkpoint, pieces: Any, target: S3Location) -> list[ManifestItem]:
-    """dr-upload-model's manifest with DRoA's training_params.yaml, archives left out."""
-    from drtasks.importing.droa_rules import dump_training_params, training_params_for_droa
+# DRfC's multi-worker runs write training_params_<n>.yaml; worker 1's is the canonical one.
+TRAINING_PARAMS_CANDIDATES = ("training_params_1.yaml", "training_params.yaml")
+
+
+def base_training_params(settings: Settings, model: SourceModel, source_client: Any, target: S3Location,
+                         metrics_key: str) -> tuple[dict[str, Any], str]:
+    """(params, where they came from): the training run's own file, as DRfC's importer prefers it.
+
+    ``training_params_1.yaml`` (multi-worker) wins over ``training_params.yaml``; a model without
+    either gets the file generated from the DR_* settings, as ``inv upload`` writes it.
+    """
+    import yaml
+
     from drtasks.training_params import training_params
 
-    base = training_params(settings, target, pieces.metrics_file_key)
+    for name in TRAINING_PARAMS_CANDIDATES:
+        if name in model.objects:
+            with s3_errors(model.location):
+                raw = source_client.get_object(Bucket=model.location.bucket, Key=model.objects[name].key)["Body"].read()
+            try:
+                params = yaml.safe_load(raw)
+            except yaml.YAMLError as error:
+                raise DrtasksError(f"{model.location.url}/{name} is not valid YAML: {str(error).splitlines()[0]}") from None
+            if not isinstance(params, dict):
+                raise DrtasksError(f"{model.location.url}/{name} does not hold a mapping of training parameters")
+            return params, f"{name} of the training run"
+    return dict(training_params(settings, target, metrics_key)), "training_params.yaml generated from the DR_* settings"
+
+
+def droa_metrics_item(model: SourceModel, pieces: Any, source_client: Any) -> ManifestItem | None:
+    """metrics/training/training-<time>.json from DRfC's TrainingMetrics file(s), or None without any."""
+    from drtasks.importing.droa_metrics import droa_metrics_file, worker_files
+
+    folder = pieces.metrics_folder
+    names = {info.key[len(folder):]: info for info in pieces.metrics}
+    found = worker_files(list(names))
+    if not found:
+        return None
+    location = S3Location(model.location.bucket, folder.rstrip("/"), model.location.endpoint_url,
+                          model.location.aws_profile, model.location.region)
+    files = []
+    with s3_errors(location):
+        for worker, name in found:
+            info = names[name]
+            body = source_client.get_object(Bucket=model.location.bucket, Key=info.key)["Body"].read()
+            files.append((worker, name, body))
+    key, content = droa_metrics_file(files)
+    return ManifestItem(key, content=content)
+
+
+def droa_manifest(settings: Settings, model: SourceModel, checkpoint: Checkpoint, pieces: Any, target: S3Location,
+                  source_client: Any) -> tuple[list[ManifestItem], list[str]]:
+    """(dr-upload-model's manifest as DRoA reads it, notes): archives left out, DRoA's
+    training_params.yaml, and the training metrics where DRoA imports them."""
+    from drtasks.importing.droa_metrics import is_droa_metrics_key
+    from drtasks.importing.droa_rules import dump_training_params, training_params_for_droa
+
+    base, origin = base_training_params(settings, model, source_client, target, pieces.metrics_file_key)
     params = dump_training_params(training_params_for_droa(base, target.bucket, target.prefix)).encode()
-    manifest = upload_manifest(model, checkpoint, pieces, params)
-    return [item for item in manifest if not item.key.lower().endswith(SKIPPED_SUFFIXES)]
+    manifest = [item for item in upload_manifest(model, checkpoint, pieces, params)
+                if not item.key.lower().endswith(SKIPPED_SUFFIXES)]
+    notes = [f"training_params.yaml: {origin}, S3 fields on the DRoA bucket"]
+    if any(is_droa_metrics_key(item.key) for item in manifest):
+        notes.append("training graph: the model's own metrics/training/ file")
+        return manifest, notes
+    graph = droa_metrics_item(model, pieces, source_client)
+    if graph is None:
+        notes.append("warning: no metrics/TrainingMetrics*.json, so DRoA will show no training graph")
+        return manifest, notes
+    # Before the final keys, so an interrupted upload never looks complete.
+    first_final = next((i for i, item in enumerate(manifest) if item.final), len(manifest))
+    manifest.insert(first_final, graph)
+    notes.append(f"training graph: {graph.key} (simapp format, from DRfC's TrainingMetrics)")
+    return manifest, notes
+
+
+def refuse_existing_name(api: Any, name: str) -> None:
+    """DRoA accepts a second model of the same name; refuse it here, while a name still means one model."""
+    clash = [model for model in api.list_models() if model.get("name") == name]
+    if clash:
+        first = clash[0]
+        raise DrtasksError(
+            f"DRoA already has a model named '{name}' (id {first.get('modelId')}, {first.get('status')}): a second "
+            "one would make the name ambiguous; choose another name, nothing was written"
+        )
 
 
 def prepare_droa_upload(
@@ -126,7 +202,8 @@ def prepare_droa_upload(
 ) -> DroaUploadJob:
     """Everything up to the plan; refuses with every blocking problem before anything is written."""
     from drtasks.importing import droa
-    from drtasks.importing.droa_rules import check_import
+    from drtasks.importing.droa_rules import check_import, parse_model_files
+    from drtasks.importing.reward_check import check_reward_function
 
     config = config or TransferConfig()
     source = targets.source_location(settings)
@@ -134,7 +211,6 @@ def prepare_droa_upload(
     model = SourceModel.load(source_client, source)
     choice = choose_for(settings, source_client, model)
     checkpoint = choice.checkpoint
-    check_model(source_client, model, checkpoint)
     pieces = find_pieces(source_client, model, checkpoint, targets.reward_key(settings), targets.metrics_prefix(settings))
 
     bucket = session.deployment.upload_bucket_name
@@ -142,17 +218,27 @@ def prepare_droa_upload(
     # The racer's temporary credentials reach the transit bucket, never the training bucket: the
     # profile label keeps the two locations on different "services", so the transfer streams.
     target = S3Location(bucket, prefix, transit_endpoint(settings), f"droa:{session.username}", session.region)
-    manifest = droa_manifest(settings, model, checkpoint, pieces, target)
+    manifest, notes = droa_manifest(settings, model, checkpoint, pieces, target, source_client)
+    check_checkpoint_model(source_client, model, checkpoint)  # metadata and frozen graph agree
 
-    problems = check_import(request.name, request.description, files_droa_reads(manifest, source_client, source))
+    texts = files_droa_reads(manifest, source_client, source)
+    problems = check_import(request.name, request.description, texts)
+    files, _ = parse_model_files(texts)
+    if files.reward_function is not None:
+        params = files.training_params or {}
+        track = str(params.get("WORLD_NAME") or "sample")
+        clockwise = params.get("TRACK_DIRECTION_CLOCKWISE") is True
+        problems += check_reward_function(files.reward_function, track, clockwise)
     blocking = [str(p) for p in problems if p.blocking]
     if blocking:
         raise DrtasksError("DRoA would refuse this model, nothing was written: " + "; ".join(blocking))
+    refuse_existing_name(session.api(), request.name)
 
     target_client = transit_client(session, target.endpoint_url, config.max_concurrency)
     # A fresh uuid prefix holds nothing yet: no listing, which racers' credentials may not allow.
     plan = plan_upload(manifest, source, target, target_client, title="DRoA upload", existing={}, put_only=True)
     plan.notes.append(choice.reason)
+    plan.notes += notes
     plan.notes.append(f"then import as '{request.name}' from s3://{bucket}/{prefix}")
     warnings = [str(p) for p in problems if not p.blocking]
     total = sum(item.size for item in manifest)

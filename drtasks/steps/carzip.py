@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drtasks.carzip import flow
+from drtasks.carzip.archive import archive_file_name
 from drtasks.config import targets
 from drtasks.errors import DrtasksError
 from drtasks.plan import Action, Plan
@@ -23,6 +24,10 @@ class CarZipOptions:
     output: str | None = None
     upload: bool | None = None  # None: the profile's car_zip.upload (default yes)
     name: str | None = None
+    verify: bool = False  # run the archive's model as the car does (OpenVINO) before anything is written
+    # DRfC's current dr-create-car-zip / dr-upload-car-zip: the archive is <model prefix>.tar.gz,
+    # uploaded by that name below the upload prefix (-L: below the model prefix, training bucket).
+    drfc_names: bool = False
 
 
 @dataclass
@@ -33,12 +38,18 @@ class CarZipPlan(StepPlan):
     client: Any
     file_write: flow.FileWrite | None
     notes: list[str] = field(default_factory=list)
+    key: str = flow.CAR_FILE  # the object's name below the target prefix
+    car_run: Any = None  # drtasks.carzip.verify.CarRun, with --verify
 
     def heading(self) -> str:
         return f"from {self.archive.model.origin}"
 
     def rows(self) -> list[Row]:
         rows = [Row("pack", member.name, member.size, reason=f"sha256 {member.sha256}") for member in self.archive.members]
+        if self.car_run is not None:
+            from drtasks.carzip.verify import verify_rows
+
+            rows += [Row("check", what, reason=reason) for what, reason in verify_rows(self.car_run)]
         if self.upload is not None:
             rows += [Row(r.action, self.upload.target.key(r.what), r.source_size, r.target_size, r.reason) for r in plan_rows(self.upload)]
         if self.file_write is not None:
@@ -55,10 +66,17 @@ class CarZipPlan(StepPlan):
         }
 
     def summary_line(self) -> str:
-        return (
+        spec = self.archive.spec
+        line = (
             f"Archive: {human(len(self.archive.data))}, checked: one .pb, metadata at the root, "
-            "under the car's 200 MB limit."
+            f"under the car's 200 MB limit; the graph has the {', '.join(spec.sensors)} input{'s' if len(spec.sensors) > 1 else ''} "
+            f"and a {spec.algorithm} policy of {spec.outputs} output{'s' if spec.outputs != 1 else ''}, as the metadata says."
         )
+        if self.car_run is not None:
+            from drtasks.carzip.verify import verified_line
+
+            line += "\n" + verified_line(self.car_run)
+        return line
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +84,7 @@ class CarZipPlan(StepPlan):
             "origin": self.archive.model.origin,
             "members": [{"name": m.name, "size": m.size, "sha256": m.sha256} for m in self.archive.members],
             "upload": self.upload.as_dict() if self.upload else None,
+            "verify": self.car_run.as_dict() if self.car_run is not None else None,
             "file": {"path": str(self.file_write.path), "action": self.file_write.action.value, "car_name": self.file_write.car_name}
             if self.file_write
             else None,
@@ -89,8 +108,8 @@ class CarZipPlan(StepPlan):
             from drtasks.transfer import apply
 
             checks = apply(self.upload, self.client, self.client)
-            done.append(f"uploaded {self.upload.target.url}/{flow.CAR_FILE}")
-        where = f"{self.upload.target.url}/{flow.CAR_FILE}" if self.upload is not None else ""
+            done.append(f"uploaded {self.upload.target.url}/{self.key}")
+        where = f"{self.upload.target.url}/{self.key}" if self.upload is not None else ""
         return StepResult(self.step, "done", "; ".join(done) or "nothing to do", checks, where=where)
 
 
@@ -104,12 +123,22 @@ def plan_car_zip_step(context: StepContext) -> CarZipPlan:
     if not upload and not output:
         raise DrtasksError("--no-upload needs --output FILE: otherwise the archive would go nowhere")
     archive = flow.build(flow.gather(settings, source, container))
+    car_run = None
+    if options.verify:
+        from drtasks.carzip.verify import run_like_the_car
+
+        car_run = run_like_the_car(archive.data)
+    key, model_name = flow.CAR_FILE, options.name or settings.get("DR_UPLOAD_S3_PREFIX") or "model"
+    if options.drfc_names:
+        model_name = targets.source_location(settings).prefix
+        key = archive_file_name(model_name)
     plan = client = None
     if upload:
-        target: S3Location = targets.upload_location(settings, local=options.local)
-        plan, client = flow.plan_upload(archive, target)
+        # DRfC's current -L goes below the model's own prefix in the training bucket.
+        drfc_local = options.drfc_names and options.local
+        target: S3Location = targets.source_location(settings) if drfc_local else targets.upload_location(settings, local=options.local)
+        plan, client = flow.plan_upload(archive, target, key)
     file_write = None
     if output:
-        model_name = options.name or settings.get("DR_UPLOAD_S3_PREFIX") or "model"
         file_write = flow.plan_file(archive, flow.output_path(output, model_name))
-    return CarZipPlan(archive, plan, client, file_write)
+    return CarZipPlan(archive, plan, client, file_write, key=key, car_run=car_run)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from drtasks.plan import Action, Plan
+from pathlib import Path
+
+from drtasks.plan import Action, Plan, location_url
 from drtasks.steps.base import Row
 from drtasks.units import human, plural
 
 
 def plan_heading(plan: Plan) -> str:
-    if plan.source == plan.target or all(i.item is None or i.item.source is None for i in plan.items):
+    if plan.source == plan.target or all(i.item is None or (i.item.source is None and i.item.local is None) for i in plan.items):
         return plan.target.url
-    mode = "server-side copy" if plan.server_side else "streamed between endpoints"
-    return f"{plan.source.url} -> {plan.target.url} ({mode})"
+    mode = "server-side copy" if plan.server_side else "uploaded from this machine" if isinstance(plan.source, Path) else "streamed between endpoints"
+    return f"{location_url(plan.source)} -> {plan.target.url} ({mode})"
 
 
 def plan_rows(plan: Plan) -> list[Row]:

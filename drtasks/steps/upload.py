@@ -11,7 +11,7 @@ from drtasks.config.settings import Settings
 from drtasks.lease import refuse_if_held
 from drtasks.manifest import find_pieces, upload_manifest
 from drtasks.model import Checkpoint
-from drtasks.model_checks import check_model
+from drtasks.model_check import check_checkpoint_model
 from drtasks.plan import Action, Input, Plan, plan_upload
 from drtasks.s3 import S3Location
 from drtasks.steps.base import Row, Runtime, StepContext, StepPlan, StepResult
@@ -99,10 +99,10 @@ def plan_upload_step(context: StepContext) -> UploadPlan:
     model = model_read.result()
     choice = choose_for(settings, reads.client(source), model, metrics.result)
     checkpoint = choice.checkpoint
-    check_model(reads.client(source), model, checkpoint)
     pieces = find_pieces(reads.client(source), model, checkpoint, reward_key, metrics_prefix, reward.result, metrics.result)
     params = to_yaml(training_params(settings, target, pieces.metrics_file_key))
     manifest = upload_manifest(model, checkpoint, pieces, params)
+    check_checkpoint_model(reads.client(source), model, checkpoint)  # metadata and frozen graph agree
     target_client = reads.client(target)
     refuse_if_held(target_client, target)
     plan = plan_upload(

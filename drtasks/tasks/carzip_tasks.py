@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoke import Collection
 
-from drtasks.tasks.common import checkpoint_flags, drtask
+from drtasks.tasks.common import checkpoint_flags, drtask, settings_for
 
 if TYPE_CHECKING:
     from drtasks.chain import ChainRequest
@@ -29,13 +29,15 @@ class CarZipRequest:
     json: bool = False
     overrides: dict[str, tuple[str, str]] | None = None  # DR_* -> (value, origin), above every layer
     best_by: str | None = None  # progress | reward | laptime
+    verify: bool = False
+    drfc_names: bool = False  # DRfC's dr-create/upload-car-zip: <model prefix>.tar.gz (see CarZipOptions)
 
 
 def car_zip_chain(request: CarZipRequest) -> "ChainRequest":
     from drtasks.chain import ChainRequest, StepSpec
     from drtasks.steps.carzip import CarZipOptions
 
-    options = CarZipOptions(request.source, request.container, request.local, request.output, request.upload, request.name)
+    options = CarZipOptions(request.source, request.container, request.local, request.output, request.upload, request.name, request.verify, request.drfc_names)
     flags = {**checkpoint_flags(request.best, request.checkpoint, request.best_by), **(request.overrides or {})}
     return ChainRequest(request.profile, [StepSpec("car-zip", options)], flags)
 
@@ -46,8 +48,34 @@ def run_car_zip(request: CarZipRequest) -> None:
     run_chains([car_zip_chain(request)], RunOptions(force=request.force, dry_run=request.dry_run, json=request.json, question="Write the car archive?"))
 
 
+def run_drfc_car_zip(*, upload: bool, best: bool = False, prefix: str | None = None, output: str | None = None, local: bool = False, force: bool = False) -> None:
+    """DRfC's dr-create-car-zip (``upload`` False) and dr-upload-car-zip, from S3 like DRfC's own.
+
+    The archive is ``<model prefix>.tar.gz``. dr-create-car-zip writes it to
+    ``$DR_DIR/data/output/`` (or ``output``) and, like DRfC's, asks only before replacing a
+    different file. dr-upload-car-zip writes it to ``$DR_DIR/`` and uploads it below the upload
+    prefix, or with ``local`` below the model prefix in the training bucket.
+    """
+    from pathlib import Path
+
+    from drtasks.carzip.archive import archive_file_name
+    from drtasks.carzip.flow import output_path
+    from drtasks.config import targets
+
+    overrides = {"DR_LOCAL_S3_MODEL_PREFIX": (prefix, "-p")} if prefix else {}
+    settings = settings_for(None, {**checkpoint_flags(best, None), **overrides})
+    model_prefix = targets.source_location(settings).prefix
+    if upload:
+        path = Path(settings.dr_dir) / archive_file_name(model_prefix)
+    else:
+        path = output_path(output, model_prefix) if output else Path(settings.dr_dir) / "data" / "output" / archive_file_name(model_prefix)
+        force = force or not path.exists()  # a new file replaces nothing: DRfC's command does not ask
+    request = CarZipRequest(source="s3", best=best, local=local, output=str(path), upload=upload, force=force, overrides=overrides, drfc_names=True)
+    run_car_zip(request)
+
+
 @drtask(
-    short={"profile": "p", "best": "b", "checkpoint": "c", "best_by": "", "local": "L", "output": "o", "force": "f", "dry_run": "d", "from_": "s", "no_upload": "N", "json": "j"},
+    short={"profile": "p", "best": "b", "checkpoint": "c", "best_by": "", "local": "L", "output": "o", "force": "f", "dry_run": "d", "from_": "s", "no_upload": "N", "json": "j", "verify": "V"},
     help={
         "json": "print the plan as JSON instead of tables",
         "profile": "named profile from profiles/",
@@ -62,6 +90,7 @@ def run_car_zip(request: CarZipRequest) -> None:
         "name": "the model name the car shows, for --output folders (default: the upload prefix)",
         "force": "do not ask before writing",
         "dry-run": "show what would be written and write nothing",
+        "verify": "load agent/model.pb as the car does (OpenVINO) and run it once on a blank frame; fail if the car could not (pip install 'drtasks[verify]')",
     },
 )
 def car_zip(
@@ -79,9 +108,10 @@ def car_zip(
     dry_run: bool = False,
     json: bool = False,
     best_by: str | None = None,
+    verify: bool = False,
 ) -> None:
     """Make the physical car's .tar.gz (one .pb + model_metadata.json) and upload it as carfile.tar.gz."""
-    run_car_zip(CarZipRequest(profile, from_, container, best, checkpoint, local, output, False if no_upload else None, name, force, dry_run, json, best_by=best_by))
+    run_car_zip(CarZipRequest(profile, from_, container, best, checkpoint, local, output, False if no_upload else None, name, force, dry_run, json, best_by=best_by, verify=verify))
 
 
 namespace = Collection(car_zip)
