@@ -37,11 +37,11 @@ def _run(command: str, body: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         _fail(command, "interrupted", 130)
     except Exception as error:
-        from drtasks.tasks.common import _first_line, _is_service_failure
+        from drtasks.tasks.common import first_line, is_service_failure
 
-        if not _is_service_failure(error):
+        if not is_service_failure(error):
             raise
-        _fail(command, f"{error.__class__.__name__}: {_first_line(error)}", 1)
+        _fail(command, f"{error.__class__.__name__}: {first_line(error)}", 1)
 
 
 @dataclass(frozen=True)
