@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Callable, NoReturn
 
 from drtasks import __version__
-from drtasks.errors import DrtasksError
+from drtasks.errors import DrtasksError, shorten
 from drtasks.startup import pause_collection
 
 
@@ -27,18 +27,21 @@ def _fail(command: str, message: str, code: int = 2) -> NoReturn:
 
 
 def _run(command: str, body: Callable[[], None]) -> None:
+    from drtasks.secrets import install_log_redaction, redact
+
+    install_log_redaction()
     try:
         body()
     except DrtasksError as error:
-        _fail(command, error.message, error.code)
+        _fail(command, redact(error.message), error.code)
     except KeyboardInterrupt:
         _fail(command, "interrupted", 130)
     except Exception as error:
-        from drtasks.tasks.common import _first_line, _is_service_failure
+        from drtasks.tasks.common import first_line, is_service_failure
 
-        if not _is_service_failure(error):
+        if not is_service_failure(error):
             raise
-        _fail(command, f"{error.__class__.__name__}: {_first_line(error)}", 1)
+        _fail(command, f"{error.__class__.__name__}: {first_line(error)}", 1)
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,10 @@ import hashlib
 import math
 import threading
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from drtasks import resume
 from drtasks.errors import DrtasksError
@@ -383,10 +384,27 @@ class Transfer:
         self._finish(item, etag, "written, MD5 confirmed by the target")
 
     # -- server-side copies ----------------------------------------------------------
+    @contextmanager
+    def _copy_source_errors(self, item: ManifestItem) -> Iterator[None]:
+        """A copy refused because of its source names the source, not the target it was writing."""
+        from botocore.exceptions import ClientError
+
+        assert item.source
+        try:
+            yield
+        except ClientError as error:
+            code = _error_code(error)
+            where = f"s3://{item.source.bucket}/{item.source.key} at {self.source.endpoint_url or 'AWS'}"
+            if code in ("PreconditionFailed", "412"):
+                raise DrtasksError(f"{where} changed since the plan was made; run the command again") from None
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise DrtasksError(f"{where} is gone since the plan was made; nothing was copied for it") from None
+            raise
+
     def _copy_whole(self, item: ManifestItem) -> None:
         assert item.source
         self._check_cancel()
-        with s3_errors(self.target):
+        with s3_errors(self.target), self._copy_source_errors(item):
             answer = self.target_client.copy_object(
                 Bucket=self.target.bucket,
                 Key=self._target_key(item.key),
@@ -409,7 +427,7 @@ class Transfer:
 
         def part(number: int, first: int, last: int) -> None:
             self._check_cancel()
-            with s3_errors(self.target):
+            with s3_errors(self.target), self._copy_source_errors(item):
                 answer = self.target_client.upload_part_copy(
                     Bucket=self.target.bucket,
                     Key=self._target_key(item.key),

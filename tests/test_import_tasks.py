@@ -341,8 +341,8 @@ def test_droa_training_graph_merges_the_workers_and_prefers_training_params_1(
     uploaded = yaml.safe_load(files["training_params.yaml"])
     assert (uploaded["WORLD_NAME"], uploaded["TRACK_DIRECTION_CLOCKWISE"], uploaded["CAR_COLOR"]) == ("2022_april_open", False, "Blue")
     [graph] = [json.loads(body) for key, body in files.items() if key.startswith("metrics/training/")]
-    # Worker 0 writes TrainingMetrics.json, worker 1 TrainingMetrics_1.json (the simapp's names).
-    workers = [json.loads(files[f"metrics/{name}"])["metrics"] for name in ("TrainingMetrics.json", "TrainingMetrics_1.json")]
+    # The simapp names worker 0's file TrainingMetrics.json and worker n's TrainingMetrics_<n>.json.
+    workers = [json.loads(files[name])["metrics"] for name in ("metrics/TrainingMetrics.json", "metrics/TrainingMetrics_1.json")]
     assert len(graph["metrics"]) == sum(len(w) for w in workers)
     training = [entry["episode"] for entry in graph["metrics"] if entry["phase"] == "training"]
     assert training == list(range(1, len(training) + 1))  # one episode counter across the workers
@@ -478,17 +478,15 @@ def test_upload_with_import_into_droa_uploads_to_both_buckets(
 
 
 def test_models_json_lists_the_droa_models(droa_dir: Path, site: FakeDroa, moto_url: str, tmp_path: Path) -> None:
-    from datetime import datetime, timezone
-
     site.page_size = 1
-    alpha = site.add_model("alpha", USERNAME, created_at=datetime(2026, 3, 1, tzinfo=timezone.utc))
-    beta = site.add_model("beta", USERNAME, status="ERROR", created_at=datetime(2026, 3, 2, tzinfo=timezone.utc))
+    alpha = site.add_model("alpha", USERNAME)
+    beta = site.add_model("beta", USERNAME, status="ERROR")
 
     result = drtasks("models", "--target", "droa", "--json", dr_dir=droa_dir, env=droa_env(moto_url, tmp_path))
 
     assert result.code == 0, result.text
     listed = [(m["name"], m["status"], m["id"]) for m in json.loads(result.out)]
-    assert listed == [("beta", "ERROR", beta.model_id), ("alpha", "READY", alpha.model_id)]  # newest first
+    assert listed == [("alpha", "READY", alpha.model_id), ("beta", "ERROR", beta.model_id)]
     assert all(m["created"].startswith("20") for m in json.loads(result.out))
 
 

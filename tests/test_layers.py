@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("drtasks.model", "drtasks.sample_model", "drtasks.metrics", "drtasks.checkpoint_choice", "drtasks.model_check", "drtasks.sample_graph", "drtasks.real_model"),
     ("drtasks.config",),
     ("drtasks.s3", "drtasks.units", "drtasks.data", "drtasks.graph"),
-    ("drtasks.errors", "drtasks.startup", "drtasks"),
+    ("drtasks.errors", "drtasks.startup", "drtasks.secrets", "drtasks.timeouts", "drtasks"),
 )
 TASK_HELPERS = ("drtasks.tasks.common", "drtasks.tasks.runner", "drtasks.tasks.namespace")
 

@@ -21,6 +21,9 @@ TASK_MODULES = (
 
 
 def build() -> Collection:
+    from drtasks.secrets import install_log_redaction
+
+    install_log_redaction()  # before invoke's --debug can turn any logging on
     namespace = Collection()
     for name in TASK_MODULES:
         try:
