@@ -184,3 +184,14 @@ def test_a_model_folder_goes_only_to_droa(sample_folder: Path, dr_dir: Path, env
     result = drtasks("import-model", "--model-dir", str(sample_folder), "--target", "console", "-f", dr_dir=dr_dir, env=env)
 
     refused(result, "--model-dir imports a model folder into DRoA")
+
+
+def test_a_folder_with_an_empty_checkpoint_file_is_refused_as_broken(
+    sample_folder: Path, site: FakeDroa, transit: Transit, dr_dir: Path, env: dict[str, str]
+) -> None:
+    last = json.loads((sample_folder / "model" / "deepracer_checkpoints.json").read_text())["last_checkpoint"]["name"]
+    (sample_folder / "model" / f"{last}.index").write_bytes(b"")
+
+    refused(drtasks("import-model", "--model-dir", str(sample_folder), "-f", dr_dir=dr_dir, env=env),
+            "the model is broken, nothing was written: zero-byte", f"model/{last}.index")
+    assert transit.objects() == {} and site.models == {}

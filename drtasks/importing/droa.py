@@ -200,6 +200,7 @@ _GIVEN: list[str] = []
 
 def use_password(password: str) -> None:
     """Sign in with ``password`` in this run (not put in the environment, so no child process sees it)."""
+    secrets.remember(password)
     _GIVEN[:] = [password]
 
 

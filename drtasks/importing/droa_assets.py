@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from drtasks import timeouts
 from drtasks.errors import DrtasksError
 
 ASSET_TYPES = ("TRAINING_LOGS", "EVALUATION_LOGS", "PHYSICAL_CAR_MODEL", "VIRTUAL_MODEL", "VIDEOS")
 DEFAULT_ASSET = "TRAINING_LOGS"
 # DRfC's droa-download-logs gives packaging this long.
 PACKAGING_TIMEOUT = 300.0
-DOWNLOAD_TIMEOUT = 120
 CHUNK = 1024 * 1024
 _ETAG_MD5 = re.compile(r"^[0-9a-f]{32}$")
 _FILENAME = re.compile(r'filename="?([^";]+)"?')
@@ -156,12 +156,15 @@ class _Retry(Exception):
 
 def _read_proven(url: str, what: str, sink: Callable[[bytes], None], on_bytes: Callable[[int, int | None], None] | None) -> tuple[int, str, str, str]:
     """Stream ``url`` into ``sink``; (size, md5, sha256, proof) once size and checksum hold, else _Retry."""
+    wait = timeouts.seconds()  # for the connection and for each read, whatever the file's size
     try:
-        response = urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT)
+        response = urllib.request.urlopen(url, timeout=wait)
     except urllib.error.HTTPError as error:
         raise _http_error(error, what) from None
     except (urllib.error.URLError, OSError) as error:
-        raise DrtasksError(f"cannot reach the download of {what}: {getattr(error, 'reason', error)}") from None
+        reason = getattr(error, "reason", error)
+        why = f"no answer within {wait:g} s ({timeouts.TIMEOUT_ENV} sets the wait)" if isinstance(reason, TimeoutError) else reason
+        raise DrtasksError(f"cannot reach the download of {what}: {why}") from None
     with response:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None

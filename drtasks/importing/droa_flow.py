@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drtasks.config import targets
 from drtasks.config.settings import Settings
 from drtasks.errors import DrtasksError, shorten
 from drtasks.importing.flow import ImportRequest

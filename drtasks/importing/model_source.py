@@ -24,7 +24,7 @@ from drtasks.config.targets import BestBy
 from drtasks.errors import DrtasksError
 from drtasks.manifest import LocalFile, ManifestItem, ModelPieces, find_pieces
 from drtasks.model import Checkpoint, SourceModel
-from drtasks.model_check import check_checkpoint_model, check_model
+from drtasks.model_check import check_checkpoint_model, check_model, empty_checkpoint_files
 from drtasks.s3 import S3Location, make_client, s3_errors
 
 # DRfC's pre-assembled upload folders keep these at the root; the race layout wants them inside.
@@ -130,6 +130,9 @@ class FolderSource(ModelSource):
         return [ManifestItem(item.key, local=LocalFile.of(self._path(item.source.key))) if item.source else item for item in manifest]
 
     def check_model(self) -> None:
+        empty = empty_checkpoint_files(self.model, self.checkpoint)
+        if empty:
+            raise DrtasksError("the model is broken, nothing was written: zero-byte " + ", ".join(f"{self.where}/{key}" for key in empty))
         graph = self.checkpoint.frozen_graph
         check_model(self.read_file("model/model_metadata.json"), self.read_file(graph), graph_name=graph.rsplit("/", 1)[-1])
 
