@@ -83,7 +83,7 @@ def prefix(settings: Settings, key: str, hint: str) -> str:
     """
     raw = _present(settings, key)
     if raw is None:
-        raise DrtasksError(f"{key} is not set; {hint}")
+        settings.require(key, hint)  # names the DR_DIR and the files that were read
     cleaned = raw.strip("/")
     if not cleaned:
         raise DrtasksError(
