@@ -41,6 +41,15 @@ def safe_path(folder: Path, key: str) -> Path:
     return folder.joinpath(*key.split("/"))
 
 
+def refuse_file_in_the_way(folder: Path) -> None:
+    """``folder`` and the folders above it are folders, or do not exist yet."""
+    for place in (folder, *folder.parents):
+        if place.exists():
+            if not place.is_dir():
+                raise DrtasksError(f"{folder}: {place} is a file, not a folder; nothing was written")
+            return
+
+
 def scan(folder: Path) -> dict[str, FileState]:
     """Every regular file below ``folder`` by key ('/'-separated); links are not followed."""
     found: dict[str, FileState] = {}
@@ -146,10 +155,9 @@ def plan_folder(
     title: str = "download",
 ) -> FolderPlan:
     """Compare ``manifest`` with what ``target`` holds (``existing``: its scan, when already made)."""
+    refuse_file_in_the_way(target)
     if existing is None:
         existing = scan(target)
-    if target.exists() and not target.is_dir():
-        raise DrtasksError(f"{target} is a file, not a folder; nothing was written")
     items: list[PlanItem] = []
     for item in manifest:
         path = safe_path(target, item.key)

@@ -27,6 +27,7 @@ Transfers run on bounded pools; progress reaches the UI through callbacks only.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import math
 import threading
@@ -277,7 +278,8 @@ def _read_proven(
             longer = bool(_read_exactly(body, 1))
         except OSError as error:
             if partial is not None:
-                partial.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # a folder that cannot be made holds no partial file
+                    partial.unlink(missing_ok=True)
             raise DrtasksError(f"{path}: cannot write it ({error.strerror or error.__class__.__name__})") from None
         finally:
             body.close()

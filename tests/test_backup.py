@@ -322,3 +322,313 @@ def test_an_interrupted_folder_backup_leaves_no_manifest(dr_dir: Path, tmp_path:
     source_proxy.clear()
     assert drtasks("backup", "-p", "proxied", "--to", str(root), "-f", dr_dir=dr_dir).code == 0
     assert (folder / MANIFEST).exists() and (folder / pb).read_bytes() == s3_server.client().get_object(Bucket=model.bucket, Key=f"{PREFIX}/{pb}")["Body"].read()
+
+
+# -- interrupted, tampered ---------------------------------------------------------------------------------
+
+
+def test_a_backup_that_fails_midway_never_leaves_a_manifest_and_restore_refuses_it(
+    offsite: Path, s3_server: Any, s3_server_b: Any, model: Any, bucket_b: str, proxies: tuple[FaultProxy, FaultProxy]
+) -> None:
+    _, target_proxy = proxies
+    folder = f"vault/{PREFIX}"
+    assert drtasks("backup", "-p", "offsite", "-f", dr_dir=offsite).code == 0
+    changed = f"model/model_{model.last}.pb"
+    s3_server.client().put_object(Bucket=model.bucket, Key=f"{PREFIX}/{changed}", Body=os.urandom(4096))
+    target_proxy.add(Rule("error", op("PutObject", rf"/{changed}$")))
+
+    failed = drtasks("backup", "-p", "offsite", "-f", dr_dir=offsite)
+
+    assert failed.code != 0 and "Traceback" not in failed.text
+    stored = objects(s3_server_b.client(), bucket_b, folder)
+    # The old manifest went first, so the backup being rewritten is visibly unfinished.
+    assert MANIFEST not in stored and not set(MODEL_MARKERS) & set(stored)
+    refused = drtasks("restore", "-p", "offsite", "--from", f"s3://{bucket_b}/{folder}", "--prefix", "from-partial", "-f", dr_dir=offsite)
+    assert refused.code != 0 and "Traceback" not in refused.text
+    assert refused.err.strip() == (
+        f"drtasks: s3://{bucket_b}/{folder} holds no drtasks-backup.json: it is not a complete drtasks backup "
+        "(an interrupted backup has none); nothing was written"
+    )
+
+    target_proxy.clear()
+    assert drtasks("backup", "-p", "offsite", "-f", dr_dir=offsite).code == 0
+    assert MANIFEST in objects(s3_server_b.client(), bucket_b, folder)
+
+
+def test_a_tampered_backup_is_refused_before_anything_is_written(dr_dir: Path, tmp_path: Path, s3_server: Any, model: Any, vault: str) -> None:
+    client = s3_server.client()
+    assert drtasks("backup", "--to", f"s3://{vault}/backups", "-f", dr_dir=dr_dir).code == 0
+    assert drtasks("backup", "--to", str(tmp_path / "shelf"), "-f", dr_dir=dr_dir).code == 0
+    pb = f"model/model_{model.best}.pb"
+    key = f"backups/{PREFIX}/{pb}"
+    original = client.get_object(Bucket=vault, Key=key)["Body"].read()
+    # Same size, other bytes, even the metadata of a drtasks copy: only the content can tell.
+    metadata = client.head_object(Bucket=vault, Key=key)["Metadata"]
+    client.put_object(Bucket=vault, Key=key, Body=bytes(len(original)), Metadata={**metadata, "drtasks-source-etag": "0" * 32})
+
+    refused = drtasks("restore", "--from", f"s3://{vault}/backups/{PREFIX}", "--prefix", "restored", "-f", dr_dir=dr_dir)
+
+    assert refused.code != 0 and "Traceback" not in refused.text and len(refused.err.strip().splitlines()) == 1
+    assert f"the backup s3://{vault}/backups/{PREFIX} does not match its drtasks-backup.json: {pb}: its content is not the one the manifest recorded" in refused.err
+    assert objects(client, model.bucket, "restored") == {}
+
+    client.put_object(Bucket=vault, Key=key, Body=original[:-1])
+    shorter = drtasks("restore", "--from", f"s3://{vault}/backups/{PREFIX}", "--prefix", "restored", "-f", dr_dir=dr_dir)
+    assert f"{pb}: {len(original) - 1} bytes, the manifest says {len(original)}" in shorter.err
+
+    local = tmp_path / "shelf" / PREFIX
+    data = local / f"model/{model.last_checkpoint.name}.index"
+    data.write_bytes(bytes(reversed(data.read_bytes())))
+    (local / "ip/ip.json").unlink()
+    from_folder = drtasks("restore", "--from", str(local), "--prefix", "restored", "-f", dr_dir=dr_dir)
+    assert from_folder.code != 0 and "Traceback" not in from_folder.text
+    assert f"the backup {local} does not match its drtasks-backup.json: ip/ip.json: missing and 1 more; nothing was written" in from_folder.err
+    assert objects(client, model.bucket, "restored") == {}
+
+
+def test_a_manifest_naming_a_file_outside_its_folder_is_refused(dr_dir: Path, tmp_path: Path, model: Any) -> None:
+    assert drtasks("backup", "--to", str(tmp_path / "shelf"), "-f", dr_dir=dr_dir).code == 0
+    manifest_file = tmp_path / "shelf" / PREFIX / MANIFEST
+    manifest = json.loads(manifest_file.read_text())
+    manifest["objects"][0]["key"] = "../../outside.txt"
+    manifest_file.write_text(json.dumps(manifest))
+
+    result = drtasks("restore", "--from", str(manifest_file.parent), "--prefix", "restored", "-f", dr_dir=dr_dir)
+
+    assert result.code != 0 and "Traceback" not in result.text
+    assert "cannot be a file inside the backup folder" in result.err and "'../../outside.txt'" in result.err
+
+
+# -- restore ---------------------------------------------------------------------------------------------
+
+
+def test_a_restored_model_is_complete_drfc_can_train_on_it_and_drtasks_ships_it(dr_dir: Path, s3_server: Any, model: Any, vault: str, upload_bucket: str) -> None:
+    client = s3_server.client()
+    proxy = FaultProxy(s3_server.endpoint_url).start()  # to see the order of the copies
+    try:
+        write_profile(
+            dr_dir, "seen",
+            f"source:\n  endpoint_url: {proxy.endpoint_url}\nbackup:\n  to: s3://{vault}/backups\n  endpoint_url: {proxy.endpoint_url}\n  aws_profile: {s3_server.aws_profile}\n",
+        )
+        assert drtasks("backup", "-p", "seen", "-f", dr_dir=dr_dir).code == 0
+        proxy.clear()
+
+        result = drtasks("restore", "-p", "seen", "--from", f"s3://{vault}/backups/{PREFIX}", "--prefix", "restored", "-c", "-f", dr_dir=dr_dir)
+
+        assert result.code == 0, result.err
+        copies = [r.path.split("/restored/", 1)[1] for r in proxy.requests if r.operation == "PutObject" and "/restored/" in r.path]
+    finally:
+        proxy.stop()
+    assert "DR_LOCAL_S3_PRETRAINED=True and DR_LOCAL_S3_PRETRAINED_PREFIX=restored" in result.out
+    assert objects(client, model.bucket, "restored") == model_objects(client, model)
+    assert set(copies[-len(MODEL_MARKERS) :]) == set(MODEL_MARKERS)  # the model's pointers come last
+
+    # What DRfC and drtasks read: the checkpoints, best and last, all intact.
+    restored = SourceModel.load(client, s3_server.location(model.bucket, "restored"))
+    assert restored.available_numbers() == [10, 13, 16, 19]
+    assert (restored.select("best").name, restored.select("last").name) == (model.best_checkpoint.name, model.last_checkpoint.name)
+    # -c: the model's config where dr-upload-custom-files takes it from.
+    config = dr_dir / "custom_files"
+    source = model_objects(client, model)
+    assert (config / "model_metadata.json").read_bytes() == source["model/model_metadata.json"]
+    assert (config / "hyperparameters.json").read_bytes() == source["ip/hyperparameters.json"]
+    assert (config / "reward_function.py").read_bytes() == client.get_object(Bucket=model.bucket, Key=model.custom_reward_key)["Body"].read()
+
+    shipped = drtasks("upload", "-f", "--best", "--prefix", "restored", dr_dir=dr_dir)
+    assert shipped.code == 0, shipped.err
+    index = json.loads(client.get_object(Bucket=upload_bucket, Key="restored/model/deepracer_checkpoints.json")["Body"].read())
+    assert index["last_checkpoint"]["name"] == model.best_checkpoint.name
+
+
+def test_restoring_over_an_existing_model_is_refused_unless_wiped_and_the_wipe_stays_in_its_prefix(dr_dir: Path, s3_server: Any, model: Any, vault: str) -> None:
+    client = s3_server.client()
+    assert drtasks("backup", "--to", f"s3://{vault}/backups", "-f", dr_dir=dr_dir).code == 0
+    backed_up = objects(client, vault, f"backups/{PREFIX}")
+    before_custom = objects(client, model.bucket, "custom_files")
+    # The model at its prefix gets damaged: a checkpoint file lost, a file changed, a stray added.
+    lost = f"model/{model.best_checkpoint.name}.index"
+    client.delete_object(Bucket=model.bucket, Key=f"{PREFIX}/{lost}")
+    client.put_object(Bucket=model.bucket, Key=f"{PREFIX}/ip/hyperparameters.json", Body=b"{}")
+    client.put_object(Bucket=model.bucket, Key=f"{PREFIX}/model/stray.tmp", Body=b"x")
+    client.put_object(Bucket=model.bucket, Key=f"{PREFIX}-2/model/keep.me", Body=b"sibling")
+    damaged = objects(client, model.bucket, PREFIX)
+
+    refused = drtasks("restore", "--from", f"s3://{vault}/backups/{PREFIX}", "-f", dr_dir=dr_dir)
+
+    assert refused.code != 0 and "Traceback" not in refused.text
+    assert f"s3://{model.bucket}/{PREFIX} already holds {len(damaged)} objects: restore into another prefix, or pass -w/--wipe" in refused.err
+    assert objects(client, model.bucket, PREFIX) == damaged
+
+    plan = plan_of(drtasks("restore", "--from", f"s3://{vault}/backups/{PREFIX}", "-w", "-d", "--json", dr_dir=dr_dir), "restore")
+    planned = {k: v for k, v in actions(plan, PREFIX).items() if v != "unchanged"}
+    simtraces = {f"training-simtrace/{i}-iteration.csv": "delete" for i in range(3)}
+    assert planned == {lost: "add", "ip/hyperparameters.json": "replace", "model/stray.tmp": "delete", **simtraces, **{m: "replace" for m in MODEL_MARKERS}}
+    assert all(item["key"].startswith(f"{PREFIX}/") for item in plan["items"])
+    assert "the backup left out training-simtrace/: the restored model has none" in plan["notes"]
+
+    result = drtasks("restore", "--from", f"s3://{vault}/backups/{PREFIX}", "-w", "-f", dr_dir=dr_dir)
+
+    assert result.code == 0, result.err
+    assert objects(client, model.bucket, PREFIX) == {k: v for k, v in backed_up.items() if k != MANIFEST and not k.startswith("custom_files/")}
+    assert objects(client, model.bucket, f"{PREFIX}-2") == {"model/keep.me": b"sibling"}
+    assert objects(client, model.bucket, "custom_files") == before_custom
+    assert objects(client, vault, f"backups/{PREFIX}") == backed_up
+
+
+def test_restore_from_a_folder_uploads_each_file_as_its_manifest_records_it(dr_dir: Path, tmp_path: Path, s3_server: Any, model: Any) -> None:
+    client = s3_server.client()
+    assert drtasks("backup", "--to", str(tmp_path / "shelf"), "-f", dr_dir=dr_dir).code == 0
+
+    plan = plan_of(drtasks("restore", "--from", str(tmp_path / "shelf" / PREFIX), "--prefix", "from-shelf", "-d", "--json", dr_dir=dr_dir), "restore")
+    result = drtasks("restore", "--from", str(tmp_path / "shelf" / PREFIX), "--prefix", "from-shelf", "-f", dr_dir=dr_dir)
+
+    assert plan["transfer"] == "stream" and plan["verified_against"] == MANIFEST
+    assert {item["reason"] for item in plan["items"]} == {"new (backup: its SHA-256, taken now)"}
+    assert result.code == 0, result.err
+    assert objects(client, model.bucket, "from-shelf") == model_objects(client, model)
+
+
+# -- dr-download-model -----------------------------------------------------------------------------------
+
+
+def test_dr_download_model_explains_its_switches_and_needs_a_source_and_a_target(dr_dir: Path) -> None:
+    shown = run("dr-download-model", "-h", dr_dir=dr_dir)
+    assert shown.code == 0
+    assert shown.out.startswith("Usage: dr-download-model [-s URL] [-t PREFIX] [-f] [-w] [-d] [-c]")
+    for switch in ("-s URL", "-t PREFIX", "-f ", "-w ", "-d ", "-c ", "-h, --help"):
+        assert f"  {switch}" in shown.out
+
+    for args, message in (
+        (("-t", "x"), "dr-download-model: no source URL to download the model from: -s s3://bucket/prefix"),
+        (("-s", "s3://bucket/model"), "dr-download-model: no target prefix: -t PREFIX"),
+        (("-s", "/some/folder", "-t", "x"), "dr-download-model: -s: '/some/folder' is not an s3:// URL"),
+        (("-x",), "dr-download-model: option -x not recognized"),
+    ):
+        result = run("dr-download-model", *args, dr_dir=dr_dir)
+        assert result.code != 0 and "Traceback" not in result.text
+        assert result.err.startswith(message) and len(result.err.strip().splitlines()) == 1, result.err
+
+
+def test_dr_download_model_copies_any_model_whole_like_drfc_and_writes_its_config_with_c(dr_dir: Path, s3_server: Any, model: Any, upload_bucket: str) -> None:
+    client = s3_server.client()
+    assert drtasks("upload", "-f", dr_dir=dr_dir).code == 0  # a race upload: a model, but no drtasks backup
+    raced = objects(client, upload_bucket, UPLOAD_PREFIX)
+    source = f"s3://{upload_bucket}/{UPLOAD_PREFIX}"
+
+    dry = run("dr-download-model", "-s", source, "-t", "from-race", "-d", dr_dir=dr_dir)
+    assert dry.code == 0, dry.err
+    assert f"no drtasks-backup.json at {source}: the model is copied as it is" in dry.out and "Dry run: nothing was written." in dry.err
+    assert objects(client, model.bucket, "from-race") == {} and not (dr_dir / "custom_files").exists()
+
+    result = run("dr-download-model", "-s", source, "-t", "from-race", "-f", "-c", dr_dir=dr_dir)
+
+    assert result.code == 0, result.err
+    assert objects(client, model.bucket, "from-race") == raced
+    assert {p.name: p.read_bytes() for p in (dr_dir / "custom_files").iterdir()} == {
+        "reward_function.py": raced["reward_function.py"],
+        "model_metadata.json": raced["model/model_metadata.json"],
+        "hyperparameters.json": raced["ip/hyperparameters.json"],
+    }
+    again = run("dr-download-model", "-s", source, "-t", "from-race", "-f", dr_dir=dr_dir)
+    assert again.code != 0 and f"s3://{model.bucket}/from-race already holds" in again.err
+    client.put_object(Bucket=model.bucket, Key="from-race/model/extra.tmp", Body=b"x")
+    wiped = run("dr-download-model", "-s", source, "-t", "from-race", "-f", "-w", dr_dir=dr_dir)
+    assert wiped.code == 0, wiped.err
+    assert objects(client, model.bucket, "from-race") == raced
+
+    # DRfC checks the model's config files are there before it copies anything.
+    not_a_model = run("dr-download-model", "-s", f"s3://{model.bucket}/{PREFIX}", "-t", "copy", "-f", dr_dir=dr_dir)
+    assert not_a_model.code != 0
+    assert not_a_model.err.strip() == f"dr-download-model: s3://{model.bucket}/{PREFIX} is not a model DRfC can download: missing reward_function.py; nothing was written"
+
+
+def test_dr_download_model_checks_a_drtasks_backup_against_its_manifest(dr_dir: Path, s3_server: Any, model: Any, upload_bucket: str) -> None:
+    client = s3_server.client()
+    # By default a backup is kept where uploads go: dr-download-model reaches it the same way.
+    assert drtasks("backup", "--to", f"s3://{upload_bucket}/vault", "-f", dr_dir=dr_dir).code == 0
+
+    dry = run("dr-download-model", "-s", f"s3://{upload_bucket}/vault/{PREFIX}", "-t", "recovered", "-d", dr_dir=dr_dir)
+    assert dry.code == 0, dry.err
+    assert "(backup: its MD5 as recorded)" in dry.out and "no drtasks-backup.json" not in dry.out
+    result = run("dr-download-model", "-s", f"s3://{upload_bucket}/vault/{PREFIX}", "-t", "recovered", "-f", dr_dir=dr_dir)
+
+    assert result.code == 0, result.err
+    assert "each proven against drtasks-backup.json" in result.out
+    assert objects(client, model.bucket, "recovered") == model_objects(client, model)
+
+
+# -- where backups go, profiles, inventory, ship -------------------------------------------------------------
+
+
+def test_a_profile_names_the_backup_place_and_inventory_finds_every_backup(dr_dir: Path, tmp_path: Path, s3_server_b: Any, model: Any, bucket_b: str) -> None:
+    write_profile(
+        dr_dir, "vault",
+        f"backup:\n  to: s3://{bucket_b}/deepracer\n  endpoint_url: {s3_server_b.endpoint_url}\n  aws_profile: {s3_server_b.aws_profile}\n  simtraces: true\n",
+    )
+    write_profile(dr_dir, "shelf", f"backup:\n  to: {tmp_path / 'shelf'}\n")
+    config = json.loads(drtasks("config", "-p", "vault", "--json", dr_dir=dr_dir).out)
+    settings = {row["key"]: row for row in config["settings"]}
+    assert settings["DR_BACKUP_TO"]["value"] == f"s3://{bucket_b}/deepracer" and "profile" in settings["DR_BACKUP_TO"]["source"]
+    assert settings["DR_BACKUP_SIMTRACES"]["value"] == "True"
+
+    assert drtasks("backup", "-p", "vault", "-f", dr_dir=dr_dir).code == 0
+    assert drtasks("backup", "-p", "shelf", "-f", dr_dir=dr_dir).code == 0
+    assert "training-simtrace/0-iteration.csv" in objects(s3_server_b.client(), bucket_b, f"deepracer/{PREFIX}")
+
+    found = json.loads(drtasks("inventory", "--json", dr_dir=dr_dir).out)
+
+    (mine,) = [m for m in found["models"] if m["prefix"] == PREFIX]
+    names = [model.checkpoints[n].name for n in (10, 13, 16, 19)]
+    assert sorted((b["location"], tuple(b["checkpoints"])) for b in mine["backups"]) == sorted(
+        [(f"s3://{bucket_b}/deepracer/{PREFIX}", tuple(names)), (str(tmp_path / "shelf" / PREFIX), tuple(names))]
+    )
+    assert all(b["updated"] and b["created"] for b in mine["backups"])
+
+
+def test_a_profile_may_list_backup_as_its_last_step(dr_dir: Path, s3_server: Any, model: Any, vault: str, upload_bucket: str) -> None:
+    write_profile(dr_dir, "safe", f"steps: [backup, upload]\nbackup:\n  to: s3://{vault}/b\n")
+
+    plan = json.loads(drtasks("ship", "-p", "safe", "-d", "--json", dr_dir=dr_dir).out)
+    result = drtasks("ship", "-p", "safe", "-f", dr_dir=dr_dir)
+
+    assert plan["chain"] == ["upload", "backup"]
+    assert result.code == 0, result.err
+    assert MANIFEST in objects(s3_server.client(), vault, f"b/{PREFIX}")
+    assert "model/deepracer_checkpoints.json" in objects(s3_server.client(), upload_bucket, UPLOAD_PREFIX)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((), "drtasks: no backup location: pass --to s3://bucket/prefix or --to FOLDER, or set backup.to in the profile (DR_BACKUP_TO)"),
+        (("--to", "s3://{bucket}"), "drtasks: the backup folder s3://{bucket}/rl-deepracer-sagemaker and the model s3://{bucket}/rl-deepracer-sagemaker contain one another"),
+        (("--to", "s3://{bucket}/rl-deepracer-sagemaker/keep"), "drtasks: the backup folder s3://{bucket}/rl-deepracer-sagemaker/keep/rl-deepracer-sagemaker and the model"),
+        (("--to", "s3:///x"), "drtasks: --to: 's3:///x' names no bucket; write s3://bucket/prefix"),
+        (("--to", "{file}"), "drtasks: {file}/rl-deepracer-sagemaker: {file} is a file, not a folder; nothing was written"),
+        (("--prefix", "nothing-here", "--to", "s3://{bucket}/b"), "drtasks: no model at s3://{bucket}/nothing-here: the prefix holds no objects"),
+    ],
+)
+def test_a_backup_with_nowhere_to_go_or_inside_its_model_is_refused_in_one_line(dr_dir: Path, tmp_path: Path, model: Any, args: tuple[str, ...], message: str) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    filled = [a.format(bucket=model.bucket, file=tmp_path / "a-file") for a in args]
+
+    result = drtasks("backup", "-f", *filled, dr_dir=dr_dir)
+
+    assert result.code != 0 and "Traceback" not in result.text and len(result.err.strip().splitlines()) == 1, result.err
+    assert result.err.startswith(message.format(bucket=model.bucket, file=tmp_path / "a-file")), result.err
+
+
+def test_restore_refuses_a_place_that_holds_no_backup_or_a_target_around_the_backup(dr_dir: Path, tmp_path: Path, s3_server: Any, model: Any) -> None:
+    assert drtasks("backup", "--to", f"s3://{model.bucket}/backups", "-f", dr_dir=dr_dir).code == 0
+    cases = [
+        (("--from", f"s3://{model.bucket}"), f"drtasks: --from: s3://{model.bucket} names a bucket; name the backup's folder"),
+        (("--from", str(tmp_path / "none")), f"drtasks: --from: {tmp_path / 'none'} is not a folder"),
+        (("--from", f"s3://{model.bucket}/{PREFIX}", "--prefix", "x"), f"drtasks: s3://{model.bucket}/{PREFIX} holds no drtasks-backup.json"),
+        (("--from", f"s3://{model.bucket}/backups/{PREFIX}", "--prefix", "backups", "-w"), f"drtasks: the restore target s3://{model.bucket}/backups and the backup"),
+        (("--from", f"s3://{model.bucket}/backups/{PREFIX}", "--prefix", "custom_files/x", "-w"), f"drtasks: the restore target s3://{model.bucket}/custom_files/x and the custom files"),
+    ]
+    for args, message in cases:
+        result = drtasks("restore", "-f", *args, dr_dir=dr_dir)
+        assert result.code != 0 and "Traceback" not in result.text and len(result.err.strip().splitlines()) == 1, result.err
+        assert result.err.startswith(message), result.err
+    assert MANIFEST in objects(s3_server.client(), model.bucket, f"backups/{PREFIX}")

@@ -168,7 +168,9 @@ def backup_root(settings: Settings) -> BackupPlace | None:
     text = settings.get("DR_BACKUP_TO")
     if not text:
         return None
-    return backup_place(text, settings, f"DR_BACKUP_TO{_where(settings, 'DR_BACKUP_TO')}")
+    origin = settings.origin("DR_BACKUP_TO")
+    where = origin.detail if origin and origin.layer == "flag" and origin.detail else f"DR_BACKUP_TO{_where(settings, 'DR_BACKUP_TO')}"
+    return backup_place(text, settings, where)
 
 
 def custom_files_prefix(settings: Settings) -> str:

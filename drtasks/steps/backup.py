@@ -41,7 +41,7 @@ from drtasks.backup import (
 )
 from drtasks.config import targets
 from drtasks.errors import DrtasksError
-from drtasks.folder import FileState, FolderPlan, apply_folder, plan_folder, safe_path, same_md5, scan
+from drtasks.folder import FileState, FolderPlan, apply_folder, plan_folder, refuse_file_in_the_way, safe_path, same_md5, scan
 from drtasks.manifest import ManifestItem, SourceObject
 from drtasks.plan import Action, Input, Plan, overlaps, plan_upload
 from drtasks.s3 import S3Location
@@ -271,8 +271,7 @@ def plan_backup_step(context: StepContext) -> BackupPlan:
 def _plan_to_folder(
     folder: Path, source: S3Location, client: Any, pieces: list[Any], document: Any, options: BackupOptions, read: list[Input], notes: list[str]
 ) -> BackupPlan:
-    if folder.exists() and not folder.is_dir():
-        raise DrtasksError(f"{folder} is a file, not a folder; choose another --to")
+    refuse_file_in_the_way(folder)
     existing = scan(folder)
     previous = None
     manifest_file = folder / BACKUP_MANIFEST
