@@ -479,13 +479,21 @@ def test_restore_from_a_folder_uploads_each_file_as_its_manifest_records_it(dr_d
     client = s3_server.client()
     assert drtasks("backup", "--to", str(tmp_path / "shelf"), "-f", dr_dir=dr_dir).code == 0
 
-    plan = plan_of(drtasks("restore", "--from", str(tmp_path / "shelf" / PREFIX), "--prefix", "from-shelf", "-d", "--json", dr_dir=dr_dir), "restore")
-    result = drtasks("restore", "--from", str(tmp_path / "shelf" / PREFIX), "--prefix", "from-shelf", "-f", dr_dir=dr_dir)
+    (dr_dir / "custom_files").mkdir()
+    (dr_dir / "custom_files" / "reward_function.py").write_text("def reward_function(params):\n    return 0.0\n")
+    (dr_dir / "custom_files" / "hyperparameters.json").write_bytes(model_objects(client, model)["ip/hyperparameters.json"])
+
+    plan = plan_of(drtasks("restore", "--from", str(tmp_path / "shelf" / PREFIX), "--prefix", "from-shelf", "-c", "-d", "--json", dr_dir=dr_dir), "restore")
+    result = drtasks("restore", "--from", str(tmp_path / "shelf" / PREFIX), "--prefix", "from-shelf", "-c", "-f", dr_dir=dr_dir)
 
     assert plan["transfer"] == "stream" and plan["verified_against"] == MANIFEST
     assert {item["reason"] for item in plan["items"]} == {"new (backup: its SHA-256, taken now)"}
+    config = {Path(item["key"]).name: item["action"] for item in plan["config"]["items"]}
+    assert config == {"reward_function.py": "replace", "model_metadata.json": "add", "hyperparameters.json": "unchanged"}
     assert result.code == 0, result.err
     assert objects(client, model.bucket, "from-shelf") == model_objects(client, model)
+    assert (dr_dir / "custom_files" / "reward_function.py").read_bytes() == client.get_object(Bucket=model.bucket, Key=model.custom_reward_key)["Body"].read()
+    assert "2 config files written to" in result.out
 
 
 # -- dr-download-model -----------------------------------------------------------------------------------
@@ -618,6 +626,20 @@ def test_a_backup_with_nowhere_to_go_or_inside_its_model_is_refused_in_one_line(
     assert result.err.startswith(message.format(bucket=model.bucket, file=tmp_path / "a-file")), result.err
 
 
+def test_a_backup_folder_holding_another_models_backup_is_refused(dr_dir: Path, tmp_path: Path, s3_server: Any, model: Any) -> None:
+    bucket = s3_server.new_bucket()
+    seed_model(s3_server.client(), bucket, PREFIX, checkpoints=(3, 4), seed=5, simtrace_iterations=0)  # same prefix, another bucket
+    write_profile(dr_dir, "twin", f"source:\n  bucket: {bucket}\n")
+    assert drtasks("backup", "--to", str(tmp_path / "shelf"), "-f", dr_dir=dr_dir).code == 0
+
+    result = drtasks("backup", "-p", "twin", "--to", str(tmp_path / "shelf"), "-f", dr_dir=dr_dir)
+
+    assert result.code != 0 and "Traceback" not in result.text
+    assert result.err.strip() == (
+        f"drtasks: {tmp_path / 'shelf' / PREFIX} holds the backup of s3://{model.bucket}/{PREFIX}, not of s3://{bucket}/{PREFIX}; choose another --to"
+    )
+
+
 def test_restore_refuses_a_place_that_holds_no_backup_or_a_target_around_the_backup(dr_dir: Path, tmp_path: Path, s3_server: Any, model: Any) -> None:
     assert drtasks("backup", "--to", f"s3://{model.bucket}/backups", "-f", dr_dir=dr_dir).code == 0
     cases = [
@@ -632,3 +654,35 @@ def test_restore_refuses_a_place_that_holds_no_backup_or_a_target_around_the_bac
         assert result.code != 0 and "Traceback" not in result.text and len(result.err.strip().splitlines()) == 1, result.err
         assert result.err.startswith(message), result.err
     assert MANIFEST in objects(s3_server.client(), model.bucket, f"backups/{PREFIX}")
+
+
+# -- a real model ------------------------------------------------------------------------------------------
+
+
+def test_a_real_model_backed_up_to_a_folder_and_restored_elsewhere_loads_in_tensorflow(tmp_path: Path, s3_server: Any, real_source: Any, upload_bucket: str, bucket: str) -> None:
+    from tests.consumers import restore_policy
+    from tests.real_models import REAL_PREFIX
+
+    seeded, real, _ = real_source
+    client = s3_server.client()
+    (tmp_path / "dr").mkdir()
+    dr = write_env_files(tmp_path / "dr", s3_server, seeded, upload_bucket)
+    write_profile(dr, "elsewhere", f"source:\n  bucket: {bucket}\n")  # another, empty training bucket
+    shelf = tmp_path / "shelf"
+
+    assert drtasks("backup", "--to", str(shelf), "-f", dr_dir=dr).code == 0
+    result = drtasks("restore", "-p", "elsewhere", "--from", str(shelf / REAL_PREFIX), "-f", dr_dir=dr)
+
+    assert result.code == 0, result.err
+    restored = objects(client, bucket, REAL_PREFIX)
+    assert restored == model_objects(client, seeded)
+    metadata = json.loads(restored["model/model_metadata.json"])
+    index = json.loads(restored["model/deepracer_checkpoints.json"])
+    for which in ("best", "last"):
+        name = index[f"{which}_checkpoint"]["name"]
+        for suffix in ("data-00000-of-00001", "index", "meta"):
+            path = tmp_path / "tf" / f"{name}.{suffix}"
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(restored[f"model/{name}.{suffix}"])
+        outputs = restore_policy(tmp_path / "tf" / name, metadata)
+        assert len(outputs) == len(metadata["action_space"]) == 6 and sum(outputs) == pytest.approx(1.0, abs=1e-4)

@@ -43,7 +43,7 @@ from drtasks.config import targets
 from drtasks.errors import DrtasksError
 from drtasks.folder import FileState, FolderPlan, apply_folder, plan_folder, refuse_file_in_the_way, safe_path, same_md5, scan
 from drtasks.manifest import ManifestItem, SourceObject
-from drtasks.plan import Action, Input, Plan, overlaps, plan_upload
+from drtasks.plan import Action, Input, Plan, PlanItem, overlaps, plan_upload
 from drtasks.s3 import S3Location
 from drtasks.steps.base import Row, Runtime, StepContext, StepPlan, StepResult
 from drtasks.steps.s3rows import plan_rows, plan_summary_line
@@ -265,7 +265,14 @@ def plan_backup_step(context: StepContext) -> BackupPlan:
         items, source, folder, target_client, wipe=options.wipe, title="backup", existing=listing,
         pending=pending.result(), resumable=resumable_for(folder, source.same_service(folder)),
     )
+    plan.items = _explained(plan.items, doc)
     return BackupPlan(source, folder, doc, plan, client, target_client, read, notes)
+
+
+def _explained(items: list[PlanItem], doc: BackupDocument) -> list[PlanItem]:
+    """The manifest's row says what it is."""
+    what = f"sizes and SHA-256 of {plural(len(doc.entries), 'object')}, written last"
+    return [replace(i, reason=f"{i.reason}; {what}") if i.key == BACKUP_MANIFEST and i.writes else i for i in items]
 
 
 def _plan_to_folder(
@@ -316,6 +323,7 @@ def _plan_to_folder(
     content = previous_raw if previous_raw is not None and doc.same_content(previous) else doc.to_bytes()
     items.append(ManifestItem(BACKUP_MANIFEST, content=content, final=MANIFEST_STAGE))
     plan = plan_folder(items, source, folder, existing, same, wipe=options.wipe, title="backup")
+    plan.items = _explained(plan.items, doc)
     return BackupPlan(source, folder, doc, plan, client, None, read, notes)
 
 
