@@ -278,7 +278,8 @@ def backup_pieces(
             raise DrtasksError(f"the reward function {reward.key} and {folder}{name} differ and would share {CUSTOM_FOLDER}/{name} in the backup")
         names[name] = reward
     pieces += [Piece(f"{CUSTOM_FOLDER}/{name}", info) for name, info in sorted(names.items())]
-    reward_name = reward_key.strip("/").rsplit("/", 1)[-1]
+    reward_key = reward_key.strip("/")
+    reward_name = reward_key[len(folder) :] if reward_key.startswith(folder) else reward_key.rsplit("/", 1)[-1]
     config = {
         "reward_function": "reward_function.py" if "reward_function.py" in model.objects else f"{CUSTOM_FOLDER}/{reward_name}",
         "model_metadata": "model/model_metadata.json",
@@ -293,6 +294,11 @@ def backup_pieces(
         if own in present and theirs is not None and (theirs.size, theirs.etag) != (present[own].size, present[own].etag):
             notes.append(f"{folder}{copy} differs from the model's {own}: the custom files changed after this model was trained (both are kept)")
     return pieces, config, notes
+
+
+def nested_backups(keys: Iterable[str]) -> list[str]:
+    """The subfolders (of a backup folder's listing) that hold a backup of their own."""
+    return sorted(key[: -len(BACKUP_MANIFEST)] for key in keys if key.endswith("/" + BACKUP_MANIFEST))
 
 
 def entries_for(pieces: list[Piece], previous: BackupDocument | None) -> list[Entry]:

@@ -262,6 +262,31 @@ def test_objects_written_in_parts_are_backed_up_and_restored_across_servers(
     assert objects(client, bucket, "big-run-restored") == original
 
 
+def test_a_wiped_backup_drops_what_the_model_no_longer_holds_but_never_a_nested_backup(dr_dir: Path, s3_server: Any, model: Any, vault: str) -> None:
+    client = s3_server.client()
+    folder = f"b/{PREFIX}"
+    assert drtasks("backup", "--to", f"s3://{vault}/b", "-f", dr_dir=dr_dir).code == 0
+    dropped = model.checkpoints[10].keys  # the trainer keeps the last few checkpoints: 10 goes
+    client.delete_objects(Bucket=model.bucket, Delete={"Objects": [{"Key": f"{PREFIX}/{key}"} for key in dropped]})
+
+    kept = plan_of(drtasks("backup", "--to", f"s3://{vault}/b", "-d", "--json", dr_dir=dr_dir))
+    wiped = plan_of(drtasks("backup", "--to", f"s3://{vault}/b", "-w", "-d", "--json", dr_dir=dr_dir))
+
+    assert kept["summary"]["kept"] == len(dropped) and kept["summary"]["delete"] == 0
+    assert {k: v for k, v in actions(kept, folder).items() if v != "unchanged"} == {MANIFEST: "replace"}
+    assert kept["checkpoints"] == [model.checkpoints[n].name for n in (13, 16, 19)]
+    assert {k: v for k, v in actions(wiped, folder).items() if v != "unchanged"} == {**{key: "delete" for key in dropped}, MANIFEST: "replace"}
+    assert drtasks("backup", "--to", f"s3://{vault}/b", "-w", "-f", dr_dir=dr_dir).code == 0
+    stored = objects(client, vault, folder)
+    assert not set(dropped) & set(stored)
+    assert {o["key"] for o in json.loads(stored[MANIFEST])["objects"]} == set(stored) - {MANIFEST}
+
+    client.put_object(Bucket=vault, Key=f"{folder}/nested/{MANIFEST}", Body=b"{}")
+    refused = drtasks("backup", "--to", f"s3://{vault}/b", "-w", "-f", dr_dir=dr_dir)
+    assert refused.code != 0 and "Traceback" not in refused.text
+    assert refused.err.strip() == f"drtasks: refusing to wipe s3://{vault}/{folder}: its subfolder nested/ holds another backup (of a model nested in this one); back up without -w"
+
+
 # -- backup to a folder ----------------------------------------------------------------------------------
 
 

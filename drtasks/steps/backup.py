@@ -36,6 +36,7 @@ from drtasks.backup import (
     kept_checkpoints,
     left_out_folders,
     list_model,
+    nested_backups,
     now_utc,
     read_document,
 )
@@ -198,6 +199,11 @@ def _refuse_overlap(folder: S3Location, source: S3Location, custom_prefix: str) 
             raise DrtasksError(f"the backup folder {folder.url} and {what} {location.url} contain one another; choose another --to")
 
 
+def _refuse_wiping_backups(nested: list[str], where: str) -> None:
+    if nested:
+        raise DrtasksError(f"refusing to wipe {where}: its subfolder {nested[0]} holds another backup (of a model nested in this one); back up without -w")
+
+
 def _refuse_other_model(previous: BackupDocument | None, document: BackupDocument, where: str) -> None:
     if previous is not None and (previous.source.get("bucket"), previous.source.get("prefix")) != (document.source["bucket"], document.source["prefix"]):
         raise DrtasksError(f"{where} holds the backup of {previous.source_url}, not of {document.source_url}; choose another --to")
@@ -260,6 +266,8 @@ def plan_backup_step(context: StepContext) -> BackupPlan:
     content = previous_raw if previous_raw is not None and doc.same_content(previous) else doc.to_bytes()
     items = [ManifestItem(p.key, SourceObject(source.bucket, p.info.key, p.info.size, p.info.etag), final=p.key in MODEL_MARKERS) for p in pieces]
     items.append(ManifestItem(BACKUP_MANIFEST, content=content, final=MANIFEST_STAGE))
+    if options.wipe:
+        _refuse_wiping_backups(nested_backups(listing), folder.url)
     refuse_if_held(target_client, folder)
     plan = plan_upload(
         items, source, folder, target_client, wipe=options.wipe, title="backup", existing=listing,
@@ -280,6 +288,8 @@ def _plan_to_folder(
 ) -> BackupPlan:
     refuse_file_in_the_way(folder)
     existing = scan(folder)
+    if options.wipe:
+        _refuse_wiping_backups(nested_backups(existing), str(folder))
     previous = None
     manifest_file = folder / BACKUP_MANIFEST
     if BACKUP_MANIFEST in existing:
