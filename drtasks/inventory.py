@@ -366,6 +366,7 @@ def survey_profiles(dr_dir: Path, environ: Mapping[str, str] | None = None, prof
     distinct = {_target_key(t): t for t, _ in targets_of.values()}
     with ThreadPoolExecutor(8) as pool:
         answers = dict(zip(distinct, pool.map(lambda t: guarded(lambda: read_target(t)), distinct.values())))
+
         def backups_at(place: S3Location | Path) -> list[Backup]:
             if isinstance(place, Path):
                 return find_folder_backups(place)

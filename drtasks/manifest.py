@@ -179,4 +179,3 @@ def upload_manifest(
     ]
     assert tuple(item.key for item in markers) == FINAL_KEYS
     return items + [replace(item, final=True) for item in markers]
-

@@ -19,7 +19,7 @@ import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from drtasks.backup import (
     BACKUP_MANIFEST,
@@ -29,6 +29,7 @@ from drtasks.backup import (
     PENDING_SHA256,
     BackupDocument,
     Entry,
+    Piece,
     backup_pieces,
     checkpoint_index_of,
     entries_for,
@@ -284,7 +285,14 @@ def _explained(items: list[PlanItem], doc: BackupDocument) -> list[PlanItem]:
 
 
 def _plan_to_folder(
-    folder: Path, source: S3Location, client: Any, pieces: list[Any], document: Any, options: BackupOptions, read: list[Input], notes: list[str]
+    folder: Path,
+    source: S3Location,
+    client: Any,
+    pieces: list[Piece],
+    document: Callable[[BackupDocument | None, list[Entry]], BackupDocument],
+    options: BackupOptions,
+    read: list[Input],
+    notes: list[str],
 ) -> BackupPlan:
     refuse_file_in_the_way(folder)
     existing = scan(folder)
