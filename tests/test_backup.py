@@ -122,6 +122,25 @@ def test_a_backup_holds_the_whole_model_and_its_custom_files_with_a_manifest_wri
     assert f"backed up s3://{model.bucket}/{PREFIX} to s3://{vault}/{folder}" in result.out
 
 
+def test_a_multi_worker_model_keeps_every_workers_files_its_evaluations_and_its_own_reward_function(dr_dir: Path, tmp_path: Path, s3_server: Any) -> None:
+    client = s3_server.client()
+    bucket = s3_server.new_bucket()
+    seed_model(client, bucket, "fleet", checkpoints=(5, 6), workers=3, reward_at_root=True, simtrace_iterations=1, markers=(".ready",))
+    client.put_object(Bucket=bucket, Key="fleet/metrics/evaluation/evaluation-1700000600.json", Body=b'{"metrics": []}')
+    write_profile(dr_dir, "fleet", f"source:\n  bucket: {bucket}\n  prefix: fleet\n")
+
+    result = drtasks("backup", "-p", "fleet", "--to", str(tmp_path / "shelf"), "-f", dr_dir=dr_dir)
+
+    assert result.code == 0, result.err
+    manifest = json.loads((tmp_path / "shelf" / "fleet" / MANIFEST).read_bytes())
+    keys = {o["key"] for o in manifest["objects"]}
+    assert {"metrics/TrainingMetrics.json", "metrics/TrainingMetrics_1.json", "metrics/TrainingMetrics_2.json"} <= keys
+    assert {"training_params_1.yaml", "training_params_2.yaml", "training_params_3.yaml", "metrics/evaluation/evaluation-1700000600.json"} <= keys
+    assert {"reward_function.py", "model/.ready", "model/checkpoint", "model/model_5.pb", "model/model_6.pb", "ip/done"} <= keys
+    assert manifest["config"]["reward_function"] == "reward_function.py"  # the model root's, which the simapp prefers
+    assert keys == set(objects(client, bucket, "fleet")) - {"training-simtrace/0-iteration.csv"} | {k for k in keys if k.startswith("custom_files/")}
+
+
 def test_simtraces_and_videos_are_left_out_unless_asked_for(dr_dir: Path, s3_server: Any, model: Any, vault: str) -> None:
     client = s3_server.client()
     client.put_object(Bucket=model.bucket, Key=f"{PREFIX}/camera-pip/0-video.mp4", Body=b"\x00" * 1000)
