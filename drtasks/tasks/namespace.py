@@ -16,6 +16,7 @@ TASK_MODULES = (
     "drtasks.tasks.import_tasks",
     "drtasks.tasks.model_tasks",
     "drtasks.tasks.ship_tasks",
+    "drtasks.tasks.backup_tasks",
 )
 
 
