@@ -26,12 +26,15 @@ PLANNERS: dict[str, str] = {
     "car-zip": "drtasks.steps.carzip:plan_car_zip_step",
     "car-push": "drtasks.steps.carpush:plan_car_push_step",
     "submit": "drtasks.steps.droa_models:plan_submit_step",
+    "backup": "drtasks.steps.backup:plan_backup_step",
+    "restore": "drtasks.steps.restore:plan_restore_step",
     # Steps of single tasks (inv delete-model, inv download-asset), never of a profile's chain.
     "delete-model": "drtasks.steps.droa_models:plan_delete_step",
     "download-asset": "drtasks.steps.droa_models:plan_download_step",
 }
 # The order a profile's steps run in, whatever order the profile lists them in.
-STEP_ORDER = ("increment", "wipe", "upload", "import", "submit", "car-zip", "car-push")
+# A backup comes after the shipping steps (restore is a task of its own, never a profile's step).
+STEP_ORDER = ("increment", "wipe", "upload", "import", "submit", "car-zip", "car-push", "backup")
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,20 @@ UPLOAD_CAR_ZIP = DropIn(
         Switch("-p", "PREFIX", "the model prefix (default: DR_LOCAL_S3_MODEL_PREFIX); also names the archive"),
     ),
 )
+DOWNLOAD_MODEL = DropIn(
+    "dr-download-model",
+    "Copy a model from any S3 location (reached as the upload bucket is) into the training bucket as PREFIX: a drtasks"
+    " backup is checked against its drtasks-backup.json first; any other model is copied whole, as DRfC's sync does."
+    " A model already at PREFIX is refused unless -w (DRfC would merge into it).",
+    (
+        Switch("-s", "URL", "the model to download: s3://bucket/prefix"),
+        Switch("-t", "PREFIX", "the model prefix to download into, in DR_LOCAL_S3_BUCKET"),
+        Switch("-f", None, "force: do not ask before writing"),
+        Switch("-w", None, "wipe: replace a model already at PREFIX (what the download does not hold is deleted)"),
+        Switch("-d", None, "dry run: show the plan, write nothing"),
+        Switch("-c", None, "also copy the model's config (reward_function.py, model_metadata.json, hyperparameters.json) into $DR_DIR/custom_files"),
+    ),
+)
 
 
 def dr_upload_model(argv: list[str] | None = None) -> None:
@@ -225,6 +239,23 @@ def dr_upload_car_zip(argv: list[str] | None = None) -> None:
     flags = UPLOAD_CAR_ZIP.parse(sys.argv[1:] if argv is None else argv)
     upload = lambda: run_drfc_car_zip(upload=True, best="-b" in flags, prefix=flags.get("-p"), local="-L" in flags, force="-f" in flags)  # noqa: E731
     _run(command, upload)
+
+
+def dr_download_model(argv: list[str] | None = None) -> None:
+    """DRfC's dr-download-model: a model (or a drtasks backup) from S3 into the training bucket."""
+    from drtasks.tasks.backup_tasks import RestoreRequest, run_restore
+
+    pause_collection()
+    command = DOWNLOAD_MODEL.name
+    flags = DOWNLOAD_MODEL.parse(sys.argv[1:] if argv is None else argv)
+    if not flags.get("-s"):
+        _fail(command, f"no source URL to download the model from: -s s3://bucket/prefix; usage: {command} {DOWNLOAD_MODEL.usage}")
+    if not flags.get("-t"):
+        _fail(command, f"no target prefix: -t PREFIX; usage: {command} {DOWNLOAD_MODEL.usage}")
+    request = RestoreRequest(
+        flags["-s"], prefix=flags["-t"], wipe="-w" in flags, config="-c" in flags, force="-f" in flags, dry_run="-d" in flags, drfc=True
+    )
+    _run(command, lambda: run_restore(request))
 
 
 # ---------------------------------------------------------------------------- DRfC's droa-* commands

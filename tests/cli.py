@@ -22,6 +22,7 @@ ENTRY_POINTS = {
     "droa-download-logs": "droa_download_logs",
     "droa-delete-model": "droa_delete_model",
     "droa-import-model": "droa_import_model",
+    "dr-download-model": "dr_download_model",
 }
 
 

@@ -56,11 +56,20 @@ class CarZipSection(_Section):
     cars: list[str] | None = None  # car consoles for inv car-push, https://HOST[:PORT]
 
 
+class BackupSection(_Section):
+    to: str | None = None  # s3://bucket/prefix or a folder; each model's backup is <to>/<model prefix>/
+    endpoint_url: str | None = None
+    aws_profile: str | None = None
+    region: str | None = None
+    simtraces: bool | None = None  # also back up training-simtrace/ and evaluation-simtrace/
+    videos: bool | None = None  # also back up the camera-* video folders
+
+
 # 'last', 'best', a number, or best-by as 'best-by:laptime' or the mapping {best-by: laptime};
 # the validator below turns every best-by into the string form DR_UPLOAD_CHECKPOINT holds.
 Checkpoint = Union[Literal["last", "best"], int, str]
 # What `inv ship` may run, in the order it runs them.
-StepName = Literal["increment", "upload", "import", "submit", "car-zip", "car-push"]
+StepName = Literal["increment", "upload", "import", "submit", "car-zip", "car-push", "backup"]
 
 
 class Profile(_Section):
@@ -74,6 +83,7 @@ class Profile(_Section):
     checkpoint: Checkpoint | None = None
     import_: ImportSection = Field(default_factory=ImportSection, alias="import")
     car_zip: CarZipSection = Field(default_factory=CarZipSection)
+    backup: BackupSection = Field(default_factory=BackupSection)
     steps: list[StepName] | None = None  # what `inv ship` runs for this profile (default: upload)
     env: dict[str, Union[str, int, float, bool]] = Field(default_factory=dict)
 
@@ -148,6 +158,12 @@ PROFILE_VARIABLES: dict[tuple[str, ...], str] = {
     ("car_zip", "output"): "DR_CAR_ZIP_OUTPUT",
     ("car_zip", "upload"): "DR_CAR_ZIP_UPLOAD",
     ("car_zip", "cars"): "DR_CAR_ZIP_CARS",
+    ("backup", "to"): "DR_BACKUP_TO",
+    ("backup", "endpoint_url"): "DR_BACKUP_S3_ENDPOINT_URL",
+    ("backup", "aws_profile"): "DR_BACKUP_S3_PROFILE",
+    ("backup", "region"): "DR_BACKUP_S3_REGION",
+    ("backup", "simtraces"): "DR_BACKUP_SIMTRACES",
+    ("backup", "videos"): "DR_BACKUP_VIDEOS",
 }
 
 

@@ -59,6 +59,7 @@ class Settings:
     profile_name: str | None = None
     dr_dir: Path = Path(".")
     warnings: list[str] = field(default_factory=list)
+    files_read: list[Path] = field(default_factory=list)  # the env files the values came from
 
     def get(self, key: str, default: str | None = None) -> str | None:
         setting = self.values.get(key)
@@ -76,8 +77,18 @@ class Settings:
     def require(self, key: str, hint: str) -> str:
         value = self.get(key)
         if value is None:
-            raise DrtasksError(f"{key} is not set; {hint}")
+            raise DrtasksError(f"{key} is not set; {hint} ({self.where_read()})")
         return value
+
+    def where_read(self) -> str:
+        """Which DR_DIR and which files were read: what a "not set" error should point the user at."""
+        if not self.dr_dir.exists():
+            return f"DR_DIR={self.dr_dir} does not exist"
+        if not self.dr_dir.is_dir():
+            return f"DR_DIR={self.dr_dir} is a file, not a folder"
+        read = ", ".join(path.name if path.parent == self.dr_dir else str(path) for path in self.files_read)
+        profile = f", profile {self.profile_name}" if self.profile_name else ""
+        return f"DR_DIR={self.dr_dir}; read: {read or 'no env file (neither system.env nor run.env is there)'}{profile}"
 
 
 def run_file(dr_dir: Path, environ: Mapping[str, str]) -> Path:
@@ -126,6 +137,7 @@ def resolve(
         if not path.exists() and not required:
             continue
         # Undefined references are judged once every layer is in: a higher layer may define them.
+        settings.files_read.append(path)
         for entry in envfile.read_env_file(path, known, environ, lambda _message: None):
             known[entry.key] = entry.value
             settings.set(entry.key, entry.value, Origin(layer, f"{_short(path, dr_dir)}:{entry.line}"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Union
 from urllib.parse import urlsplit
 
@@ -83,7 +84,7 @@ def prefix(settings: Settings, key: str, hint: str) -> str:
     """
     raw = _present(settings, key)
     if raw is None:
-        raise DrtasksError(f"{key} is not set; {hint}")
+        settings.require(key, hint)  # names the DR_DIR and the files that were read
     cleaned = raw.strip("/")
     if not cleaned:
         raise DrtasksError(
@@ -175,3 +176,71 @@ def metrics_prefix(settings: Settings) -> str:
     if settings.get("DR_LOCAL_S3_METRICS_PREFIX") is not None:
         return prefix(settings, "DR_LOCAL_S3_METRICS_PREFIX", "")
     return f"{source_location(settings).prefix}/metrics"
+
+
+# -- backups ----------------------------------------------------------------------------------------
+
+BackupPlace = Union[S3Location, Path]  # an S3 folder, or a folder of this machine
+
+
+def parse_s3_url(text: str, where: str) -> tuple[str, str]:
+    """(bucket, prefix) of ``s3://bucket[/prefix]``."""
+    rest = text.strip()[len("s3://") :]
+    bucket, _, prefix = rest.partition("/")
+    if not bucket or "/" in bucket:
+        raise DrtasksError(f"{where}: {text.strip()!r} names no bucket; write s3://bucket/prefix")
+    return bucket, prefix.strip("/")
+
+
+def is_s3_url(text: str) -> bool:
+    return text.strip().lower().startswith("s3://")
+
+
+def backup_service(settings: Settings, bucket: str, prefix: str) -> S3Location:
+    """An S3 folder of backups, reached as DR_BACKUP_S3_* say, else as the upload bucket is.
+
+    DRfC reaches any ``s3://`` model it downloads with the upload bucket's profile; a backup kept
+    elsewhere (another endpoint, account or region) names its own.
+    """
+    return S3Location(
+        bucket=bucket,
+        prefix=prefix.strip("/"),
+        endpoint_url=settings.get("DR_BACKUP_S3_ENDPOINT_URL") or settings.get("DR_UPLOAD_S3_ENDPOINT_URL"),
+        aws_profile=settings.get("DR_BACKUP_S3_PROFILE") or settings.get("DR_UPLOAD_S3_PROFILE"),
+        region=settings.get("DR_BACKUP_S3_REGION") or _region(settings, "DR_UPLOAD_S3_REGION"),
+    )
+
+
+def upload_service(settings: Settings, bucket: str, prefix: str) -> S3Location:
+    """Any S3 folder reached as the upload bucket is (DRfC's dr-download-model -s)."""
+    return S3Location(bucket, prefix.strip("/"), settings.get("DR_UPLOAD_S3_ENDPOINT_URL"), settings.get("DR_UPLOAD_S3_PROFILE"), _region(settings, "DR_UPLOAD_S3_REGION"))
+
+
+def backup_place(text: str, settings: Settings, where: str) -> BackupPlace:
+    """``s3://bucket/prefix`` on the backup service, or a folder of this machine."""
+    if is_s3_url(text):
+        return backup_service(settings, *parse_s3_url(text, where))
+    if not text.strip():
+        raise DrtasksError(f"{where}: empty; write s3://bucket/prefix or a folder")
+    return Path(text.strip()).expanduser()
+
+
+def backup_root(settings: Settings) -> BackupPlace | None:
+    """Where backups go (DR_BACKUP_TO: the profile's backup.to, or --to); None when unset.
+
+    Each model's backup is the folder ``<root>/<model prefix>/``.
+    """
+    text = settings.get("DR_BACKUP_TO")
+    if not text:
+        return None
+    origin = settings.origin("DR_BACKUP_TO")
+    where = origin.detail if origin and origin.layer == "flag" and origin.detail else f"DR_BACKUP_TO{_where(settings, 'DR_BACKUP_TO')}"
+    return backup_place(text, settings, where)
+
+
+def custom_files_prefix(settings: Settings) -> str:
+    return (settings.get("DR_LOCAL_S3_CUSTOM_FILES_PREFIX") or "custom_files").strip("/")
+
+
+def flag_on(settings: Settings, key: str) -> bool:
+    return (settings.get(key) or "").strip().lower() in ("1", "true", "yes", "on")

@@ -17,6 +17,7 @@ TASK_MODULES = (
     "drtasks.tasks.droa_tasks",
     "drtasks.tasks.model_tasks",
     "drtasks.tasks.ship_tasks",
+    "drtasks.tasks.backup_tasks",
 )
 
 
