@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Callable, NoReturn
 
 from drtasks import __version__
-from drtasks.errors import DrtasksError, shorten
+from drtasks.errors import DrtasksError
 from drtasks.startup import pause_collection
 
 

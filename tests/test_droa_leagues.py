@@ -128,8 +128,8 @@ def test_a_model_named_on_the_command_line_and_a_leaderboard_by_id(site: FakeDro
 
 def test_what_droa_would_refuse_is_refused_before_submitting(site: FakeDroa, dr_dir: Path, env: dict[str, str], transit: Transit) -> None:
     site.add_model("summit-7", USERNAME)
-    closed = site.add_leaderboard("Closed Cup", "2022_april_open", opened=False)
-    full = site.add_leaderboard("Full Cup", "2022_april_open", max_submissions=0)
+    site.add_leaderboard("Closed Cup", "2022_april_open", opened=False)
+    site.add_leaderboard("Full Cup", "2022_april_open", max_submissions=0)
     twin_a = site.add_leaderboard("Twin Cup", "2022_april_open")
     twin_b = site.add_leaderboard("Twin Cup", "reInvent2019_wide")
 
