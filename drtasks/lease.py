@@ -24,6 +24,7 @@ from typing import Any
 
 from drtasks.errors import DrtasksError
 from drtasks.plan import LEASE_NAME
+from drtasks.processes import process_alive
 from drtasks.s3 import S3Location, s3_errors
 
 TTL_SECONDS = 120.0
@@ -47,18 +48,8 @@ class Holder:
         if (now or time.time()) > self.expires:
             return True
         if self.host == socket.gethostname():
-            return not _process_alive(self.pid)
+            return not process_alive(self.pid)
         return False
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _code(error: Exception) -> str:

@@ -27,6 +27,7 @@ from typing import Any, Iterable
 
 from drtasks import s3
 from drtasks.errors import DrtasksError
+from drtasks.processes import process_alive
 
 LOCAL_PROFILE = "drtasks-local"
 HOST = "127.0.0.1"
@@ -158,25 +159,6 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-lines:]) or "(empty log)"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        # Reap it if it is our own exited child, so a zombie doesn't count as alive.
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _is_weed_for(pid: int, data_dir: Path) -> bool:
     """Guard against a recycled pid: on Linux check the command line names weed and our data dir."""
     if not Path("/proc/self").exists():
@@ -197,7 +179,7 @@ def terminate(pid: int, timeout: float = STOP_TIMEOUT) -> None:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _pid_alive(pid):
+        if not process_alive(pid):
             return
         time.sleep(0.1)
     try:
@@ -205,7 +187,7 @@ def terminate(pid: int, timeout: float = STOP_TIMEOUT) -> None:
     except ProcessLookupError:
         return
     for _ in range(50):
-        if not _pid_alive(pid):
+        if not process_alive(pid):
             return
         time.sleep(0.1)
 
@@ -450,7 +432,7 @@ def _running_state() -> dict[str, Any] | None:
     if state is None:
         return None
     pid = state["pid"]
-    if pid <= 0 or not _pid_alive(pid) or not _is_weed_for(pid, state_dir().resolve() / "data"):
+    if pid <= 0 or not process_alive(pid) or not _is_weed_for(pid, state_dir().resolve() / "data"):
         return None  # stopped (pid 0: the ports are remembered for the next start)
     return state
 

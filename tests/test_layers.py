@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("drtasks.model", "drtasks.sample_model", "drtasks.metrics", "drtasks.checkpoint_choice", "drtasks.model_check", "drtasks.sample_graph", "drtasks.real_model"),
     ("drtasks.config",),
     ("drtasks.s3", "drtasks.units", "drtasks.data", "drtasks.graph"),
-    ("drtasks.errors", "drtasks.startup", "drtasks.secrets", "drtasks.timeouts", "drtasks"),
+    ("drtasks.errors", "drtasks.startup", "drtasks.secrets", "drtasks.timeouts", "drtasks.processes", "drtasks"),
 )
 TASK_HELPERS = ("drtasks.tasks.common", "drtasks.tasks.runner", "drtasks.tasks.namespace")
 
@@ -36,7 +36,8 @@ def layer_of(module: str) -> int:
     best = None
     for index, prefixes in enumerate(LAYERS):
         for prefix in prefixes:
-            if module == prefix or module.startswith(prefix + "."):
+            # The package itself sits at the bottom; its modules each need a place of their own.
+            if module == prefix or (prefix != "drtasks" and module.startswith(prefix + ".")):
                 if best is None or len(prefix) > best[1]:
                     best = (index, len(prefix))
     assert best is not None, f"{module} belongs to no layer: add it to LAYERS"

@@ -16,30 +16,14 @@ import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from drtasks.car import rules
 from drtasks.car.connect import CarConnector
 from drtasks.car.pins import show_fingerprint
 from drtasks.carzip.archive import METADATA_MEMBER, archive_file_name, car_model_name, validate_car_archive
 from drtasks.errors import DrtasksError
-
-
-class PushProgress(Protocol):
-    def started(self, total_bytes: int, total_objects: int) -> None: ...
-    def advanced(self, key: str, nbytes: int) -> None: ...
-    def finished_object(self, key: str) -> None: ...
-
-
-class _Quiet:
-    def started(self, total_bytes: int, total_objects: int) -> None:
-        pass
-
-    def advanced(self, key: str, nbytes: int) -> None:
-        pass
-
-    def finished_object(self, key: str) -> None:
-        pass
+from drtasks.transfer import NoProgress, Progress  # the transfers' progress callbacks serve pushes too
 
 
 @dataclass(frozen=True)
@@ -185,7 +169,7 @@ def _view_mismatch(entry: dict[str, Any], view: rules.CarView) -> str:
     return f"the car lists it as {shown[0]}, {shown[1]}, {', '.join(sorted(shown[2]))}; expected {expected[0]}, {expected[1]}, {', '.join(sorted(expected[2]))}"
 
 
-def push_one(plan: CarPushPlan, car: CarTarget, connector: CarConnector, progress: PushProgress) -> CarResult:
+def push_one(plan: CarPushPlan, car: CarTarget, connector: CarConnector, progress: Progress) -> CarResult:
     result = CarResult(car.url)
     started = time.perf_counter()
     try:
@@ -222,9 +206,9 @@ def push_one(plan: CarPushPlan, car: CarTarget, connector: CarConnector, progres
     return result
 
 
-def apply_car_push(plan: CarPushPlan, connector: CarConnector, progress: PushProgress | None = None) -> list[CarResult]:
+def apply_car_push(plan: CarPushPlan, connector: CarConnector, progress: Progress | None = None) -> list[CarResult]:
     """Push to every car of the plan, one after the other (each car's link is the bottleneck)."""
-    progress = progress or _Quiet()
+    progress = progress or NoProgress()
     progress.started(plan.archive_size * len(plan.cars), len(plan.cars))
     return [push_one(plan, car, connector, progress) for car in plan.cars]
 
