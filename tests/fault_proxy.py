@@ -60,6 +60,7 @@ class Rule:
     probability: float = 1.0
     times: int | None = None  # None: every time
     seconds: float = 0.0  # for delay
+    offset: int | None = None  # for corrupt: the byte to flip (None: a random one)
     hits: int = 0
 
 
@@ -179,7 +180,7 @@ class FaultProxy:
             upstream.close()
         declared = len(data)
         if rule and rule.fault == "corrupt" and data:
-            index = self._random.randrange(len(data))
+            index = rule.offset if rule.offset is not None and rule.offset < len(data) else self._random.randrange(len(data))
             data = data[:index] + bytes([data[index] ^ 0x5A]) + data[index + 1 :]
         if rule and rule.fault == "truncate" and data:
             data = data[: max(0, len(data) // 2)]

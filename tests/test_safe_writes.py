@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -84,6 +85,8 @@ def streamed(tmp_path: Path, s3_server: Any, s3_server_b: Any, seeded_model: Any
 
 def test_a_corrupted_source_read_is_read_again_and_the_copy_is_exact(streamed: Path, proxied_source: FaultProxy, s3_server: Any, s3_server_b: Any, model: Any, bucket_b: str) -> None:
     pb = f"model/model_{model.last}.pb"
+    assert drtasks("upload", "-d", dr_dir=streamed).code == 0  # the model check reads the graph now, not during the copy
+    proxied_source.clear()
     proxied_source.add(Rule("corrupt", op("GetObject", rf"/{pb}$"), times=1))
     result = drtasks("upload", "-f", dr_dir=streamed)
     assert result.code == 0, result.err
@@ -130,6 +133,51 @@ def test_evidence_of_a_copy_exists_only_for_proven_bytes(streamed: Path, s3_serv
     assert actions[f"model/model_{model.last}.pb"] == "replace"
     assert drtasks("upload", "-f", dr_dir=streamed).code == 0
     assert read(client, bucket_b, pb_key) == original
+
+
+def test_the_checkpoint_index_is_proven_before_the_markers_are_made_from_it(streamed: Path, proxied_source: FaultProxy, s3_server: Any, s3_server_b: Any, model: Any, bucket_b: str) -> None:
+    # Found by the fault campaign: the written deepracer_checkpoints.json is made from the source's
+    # index; a flipped byte that leaves valid JSON ("avg_eval_metric" -> "a,g_eval_metric") was
+    # written as the target's completion marker, and the run ended with exit 0.
+    index = read(s3_server.client(), model.bucket, model.key("model/deepracer_checkpoints.json"))
+    offset = index.index(b'"avg_eval_metric"', index.index(b'"last_checkpoint"')) + 2
+    proxied_source.add(Rule("corrupt", op("GetObject", r"deepracer_checkpoints\.json$"), times=1, offset=offset))
+    result = drtasks("upload", "-f", dr_dir=streamed)
+    assert result.code == 0, result.err
+    entry = json.loads(index)["last_checkpoint"]
+    written = json.loads(read(s3_server_b.client(), bucket_b, f"{UPLOAD_PREFIX}/model/deepracer_checkpoints.json"))
+    assert written == {"best_checkpoint": entry, "last_checkpoint": entry}
+
+
+def test_a_corrupted_read_never_becomes_a_remembered_refusal(streamed: Path, proxied_source: FaultProxy, tmp_path: Path) -> None:
+    # Found by the fault campaign: the model check read model_metadata.json unproven, refused the
+    # corrupted bytes, and remembered that refusal under the good object's ETag: every later run,
+    # without any fault, refused the model.
+    fresh = {"XDG_CACHE_HOME": str(tmp_path / "cache")}  # no verdict remembered yet
+    proxied_source.add(Rule("corrupt", op("GetObject", r"/model/model_metadata\.json$"), times=1, offset=0))
+    first = drtasks("upload", "-f", dr_dir=streamed, env=fresh)
+    proxied_source.clear()
+    again = drtasks("upload", "-f", dr_dir=streamed, env=fresh)
+    assert again.code == 0, again.err
+    assert first.code == 0, first.err  # the corrupted read was read again
+
+
+def test_car_zip_builds_the_archive_from_proven_bytes(streamed: Path, proxied_source: FaultProxy, s3_server: Any, model: Any, tmp_path: Path) -> None:
+    # Found by the fault campaign: car-zip --from s3 packed the frozen graph as one unproven read
+    # gave it; a corrupted read became the car's model.pb, with exit 0.
+    pb = f"model/model_{model.last}.pb"
+    proxied_source.add(Rule("corrupt", op("GetObject", rf"/{pb}$"), times=1))
+    archive = tmp_path / "car.tar.gz"
+    result = drtasks("car-zip", "--from", "s3", "-N", "-f", "-o", str(archive), dr_dir=streamed)
+    assert result.code == 0, result.err
+    with tarfile.open(archive) as packed:
+        assert packed.extractfile("agent/model.pb").read() == read(s3_server.client(), model.bucket, model.key(pb))  # type: ignore[union-attr]
+
+    proxied_source.add(Rule("corrupt", op("GetObject", rf"/{pb}$")))  # every read
+    archive.unlink()
+    failed = drtasks("car-zip", "--from", "s3", "-N", "-f", "-o", str(archive), dr_dir=streamed)
+    assert failed.code != 0 and "Traceback" not in failed.text and "3 reads" in failed.err
+    assert not archive.exists()
 
 
 # ---------------------------------------------------------------------------- completion markers

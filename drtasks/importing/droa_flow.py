@@ -24,7 +24,7 @@ from drtasks.manifest import ManifestItem, find_pieces, upload_manifest
 from drtasks.model import Checkpoint, SourceModel
 from drtasks.model_check import check_checkpoint_model
 from drtasks.plan import Plan, plan_upload
-from drtasks.s3 import S3Location, disable_expect_continue, make_client, s3_errors
+from drtasks.s3 import S3Location, disable_expect_continue, make_client, read_proven, s3_errors
 from drtasks.transfer import Check, Progress, TransferConfig, apply
 
 # DRoA's upload skips archives; so do we.
@@ -96,7 +96,7 @@ class DroaUploadJob:
 def _read(client: Any, item: ManifestItem) -> bytes:
     if item.content is not None or item.source is None:
         return item.content or b""
-    return client.get_object(Bucket=item.source.bucket, Key=item.source.key)["Body"].read()
+    return read_proven(client, item.source.bucket, item.source.key, item.source.etag)
 
 
 def files_droa_reads(manifest: list[ManifestItem], source_client: Any, source: S3Location) -> dict[str, bytes | None]:
@@ -126,7 +126,7 @@ def base_training_params(settings: Settings, model: SourceModel, source_client: 
     for name in TRAINING_PARAMS_CANDIDATES:
         if name in model.objects:
             with s3_errors(model.location):
-                raw = source_client.get_object(Bucket=model.location.bucket, Key=model.objects[name].key)["Body"].read()
+                raw = read_proven(source_client, model.location.bucket, model.objects[name].key, model.objects[name].etag)
             try:
                 params = yaml.safe_load(raw)
             except yaml.YAMLError as error:
@@ -152,7 +152,7 @@ def droa_metrics_item(model: SourceModel, pieces: Any, source_client: Any) -> Ma
     with s3_errors(location):
         for worker, name in found:
             info = names[name]
-            body = source_client.get_object(Bucket=model.location.bucket, Key=info.key)["Body"].read()
+            body = read_proven(source_client, model.location.bucket, info.key, info.etag)
             files.append((worker, name, body))
     key, content = droa_metrics_file(files)
     return ManifestItem(key, content=content)
