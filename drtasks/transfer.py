@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Protocol
 from drtasks import resume
 from drtasks.errors import DrtasksError
 from drtasks.manifest import ManifestItem, SourceObject
-from drtasks.plan import SOURCE_ETAG_METADATA, Action, Plan, PlanItem, list_target
+from drtasks.plan import SOURCE_ETAG_METADATA, Action, Plan, PlanItem, list_target, refuse_unsafe_prefix
 from drtasks.s3 import S3Location, s3_errors
 
 MiB = 1024 * 1024
@@ -719,6 +719,7 @@ class Transfer:
         from drtasks.lease import Lease
 
         plan = self.plan
+        refuse_unsafe_prefix(plan.target)  # whoever built the plan: never the root, never a prefix filed elsewhere
         writes = [e for e in plan.items if e.writes]
         deletes = [e.key for e in plan.items if e.action is Action.DELETE]
         aborts = [e for e in plan.items if e.action is Action.ABORT]

@@ -249,6 +249,60 @@ def test_a_wipe_never_deletes_what_the_upload_reads(tmp_path: Path, s3_server: A
     assert "DR_UPLOAD_S3_PREFIX=race-model-0" in (dr_dir / "run.env").read_text()  # the refusal changed nothing
 
 
+@pytest.fixture(scope="module")
+def other_profile_name(s3_server: Any, aws_files: Any) -> str:
+    """Another AWS profile name holding the training server's own keys."""
+    name = f"{s3_server.aws_profile}-by-another-name"
+    aws_files.add_profile(name, s3_server.access_key, s3_server.secret_key)
+    return name
+
+
+@pytest.mark.parametrize("reached", ["http://localhost:{port}", "{endpoint}/", "another profile name"])
+def test_the_training_bucket_is_known_however_its_endpoint_or_profile_is_spelled(tmp_path: Path, s3_server: Any, model: Any, other_profile_name: str, reached: str) -> None:
+    # Found by the fault campaign's wipe property: the training bucket reached through another
+    # spelling of its endpoint, or another profile name, counted as another service: -w deleted
+    # the metrics the upload read, and could wipe the source model itself.
+    client = s3_server.client()
+    metrics = read(client, model.bucket, model.key("metrics/TrainingMetrics.json"))
+    client.put_object(Bucket=model.bucket, Key="race-model-1/metrics-in/TrainingMetrics.json", Body=metrics)
+    endpoint, profile = s3_server.endpoint_url, s3_server.aws_profile
+    if reached == "another profile name":
+        profile = other_profile_name
+    else:
+        endpoint = reached.format(port=endpoint.rsplit(":", 1)[1], endpoint=endpoint)
+    extra = "DR_LOCAL_S3_METRICS_PREFIX=race-model-1/metrics-in\n"
+    dr_dir = env_files(tmp_path, s3_server.endpoint_url, s3_server.aws_profile, model.bucket, endpoint, profile, model.bucket, extra=extra)
+    before = listing(client, model.bucket, model.prefix)
+
+    wipe = drtasks("upload", "-f", "-w", dr_dir=dr_dir)
+    assert wipe.code != 0 and "Traceback" not in wipe.text, wipe.out
+    assert "race-model-1/metrics-in/TrainingMetrics.json" in wipe.err and "read by this upload" in wipe.err
+    assert read(client, model.bucket, "race-model-1/metrics-in/TrainingMetrics.json") == metrics
+
+    onto_itself = drtasks("upload", "-f", "-w", "--prefix", model.prefix, dr_dir=dr_dir)
+    assert onto_itself.code != 0 and "is the source itself" in onto_itself.err, onto_itself.out
+    assert listing(client, model.bucket, model.prefix) == before
+
+
+@pytest.mark.parametrize("prefix", ["team//race-1", "team/./race-1", "team/../race-1"])
+def test_a_prefix_with_an_empty_or_dot_segment_is_refused_before_anything_is_written(tmp_path: Path, s3_server: Any, model: Any, upload_bucket: str, prefix: str) -> None:
+    # Found by the fault campaign's wipe property: SeaweedFS files "team//race-1/x" as
+    # "team/race-1/x" (MinIO refuses such keys, AWS keeps them): the upload wrote over another
+    # upload outside its prefix, then could not prove its own listing.
+    from tests.drfc import write_env_files
+
+    client = s3_server.client()
+    client.put_object(Bucket=upload_bucket, Key="team/race-1/reward_function.py", Body=b"another upload's reward function")
+    dr_dir = write_env_files(tmp_path, s3_server, model, upload_bucket, upload_prefix=prefix)
+    before = listing(client, upload_bucket, "team")
+    for command in (("upload", "-f", "-w"), ("increment", "-f", "-w")):
+        result = drtasks(*command, dr_dir=dr_dir)
+        assert result.code != 0 and "Traceback" not in result.text, result.out
+        assert "path segment" in result.err and len(result.err.strip().splitlines()) == 1, result.err
+        assert listing(client, upload_bucket, "team") == before
+    assert f"DR_UPLOAD_S3_PREFIX={prefix}" in (dr_dir / "run.env").read_text()
+
+
 # ---------------------------------------------------------------------------- one writer at a time
 
 

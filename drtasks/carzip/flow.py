@@ -16,7 +16,7 @@ from drtasks.errors import DrtasksError
 from drtasks.manifest import ManifestItem
 from drtasks.model import SourceModel
 from drtasks.model_check import ModelSpec, check_model
-from drtasks.plan import Action, Plan, PlanItem, compare, list_target
+from drtasks.plan import Action, Plan, PlanItem, compare, list_target, refuse_unsafe_prefix
 from drtasks.s3 import S3Location, make_client, read_proven, s3_errors
 
 CAR_FILE = "carfile.tar.gz"  # DRfC's key below the upload prefix
@@ -98,6 +98,7 @@ def build(model: CarModel) -> CarArchive:
 
 def plan_upload(archive: CarArchive, target: S3Location, key: str = CAR_FILE) -> tuple[Plan, Any]:
     """The one-object plan for s3://<bucket>/<prefix>/<key> (DRfC's carfile.tar.gz by default)."""
+    refuse_unsafe_prefix(target)
     client = make_client(target)
     item = ManifestItem(key, content=archive.data)
     entry = compare(item, list_target(client, target).get(key), lambda _info: None)

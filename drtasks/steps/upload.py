@@ -12,7 +12,7 @@ from drtasks.lease import refuse_if_held
 from drtasks.manifest import find_pieces, upload_manifest
 from drtasks.model import Checkpoint
 from drtasks.model_check import check_checkpoint_model
-from drtasks.plan import Action, Input, Plan, plan_upload
+from drtasks.plan import Action, Input, Plan, plan_upload, refuse_unsafe_prefix
 from drtasks.s3 import S3Location
 from drtasks.steps.base import Row, Runtime, StepContext, StepPlan, StepResult
 from drtasks.steps.s3rows import plan_heading, plan_rows, plan_summary_line
@@ -86,6 +86,7 @@ def plan_upload_step(context: StepContext) -> UploadPlan:
     reads = context.reads
     source = targets.source_location(settings)
     target = targets.upload_location(settings, local=options.local)
+    refuse_unsafe_prefix(target)  # before the first read of the target
     reward_key = targets.reward_key(settings)
     metrics_prefix = targets.metrics_prefix(settings)
 

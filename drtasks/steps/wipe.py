@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drtasks.config import targets
-from drtasks.plan import Action, Input, Plan, PlanItem, refuse_deleting_inputs
+from drtasks.plan import Action, Input, Plan, PlanItem, refuse_deleting_inputs, refuse_unsafe_prefix
 from drtasks.s3 import S3Location
 from drtasks.steps.base import Row, Runtime, StepContext, StepPlan, StepResult
 from drtasks.steps.s3rows import plan_rows
@@ -70,6 +70,7 @@ def plan_wipe_step(context: StepContext) -> WipePlan:
     options: WipeOptions = context.options or WipeOptions()
     settings = context.settings
     target = targets.upload_location(settings, local=options.local)
+    refuse_unsafe_prefix(target)
     client = context.reads.client(target)
     listing = context.reads.target(target)
     pending = context.reads.pending(target)
