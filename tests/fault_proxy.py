@@ -70,6 +70,15 @@ def op(name: str, key_pattern: str = "") -> Callable[[Request], bool]:
     return lambda request: request.operation == name and (pattern is None or bool(pattern.search(request.path)))
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that went away (a killed run, a reset we injected) is no error of the proxy."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 @dataclass
 class FaultProxy:
     upstream: str  # http://host:port of the real server
@@ -96,7 +105,7 @@ class FaultProxy:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _serve
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
