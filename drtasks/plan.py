@@ -108,6 +108,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     put_only: bool = False  # the target may only be written (DRoA): no listing, reading or lease
     lease: bool = True  # hold drtasks' lease on the target prefix while applying
+    stale_lease: str = ""  # the lease a run that is gone left behind: taken over and removed by apply
 
     @property
     def server_side(self) -> bool:
@@ -118,7 +119,7 @@ class Plan:
 
     @property
     def changes(self) -> bool:
-        return any(item.action is not Action.UNCHANGED for item in self.items)
+        return any(item.action is not Action.UNCHANGED for item in self.items) or bool(self.stale_lease)
 
     @property
     def unmarked(self) -> list[PlanItem]:
@@ -153,6 +154,7 @@ class Plan:
             "summary": self.summary(),
             "items": [item.as_dict(self.target) for item in self.items],
             "notes": self.notes,
+            **({"stale_lease": self.stale_lease} if self.stale_lease else {}),
         }
 
     def to_json(self) -> str:

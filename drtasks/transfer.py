@@ -773,7 +773,7 @@ class Transfer:
         self.progress.started(sum(e.source_size or 0 for e in writes), len(writes) + len(deletes))
         lease = None
         try:
-            if plan.lease and not plan.put_only and (writes or deletes or aborts):
+            if plan.lease and not plan.put_only and (writes or deletes or aborts or plan.stale_lease):
                 lease = Lease(self.target_client, self.target).acquire()
             for entry in aborts:
                 self._abort(entry.key, entry.upload_id or "")

@@ -329,6 +329,22 @@ def test_the_lease_of_a_run_that_is_gone_is_taken_over_and_released(streamed: Pa
     assert ".drtasks-lease.json" not in listing(client, bucket_b, UPLOAD_PREFIX)
 
 
+def test_the_lease_of_a_killed_run_is_removed_even_when_nothing_else_is_left_to_do(streamed: Path, s3_server_b: Any, bucket_b: str) -> None:
+    # Found by the fault campaign: a run killed after its completion markers, before it let go of
+    # its lease, left the lease behind; the re-run found nothing to do and never removed it.
+    assert drtasks("upload", "-f", dr_dir=streamed).code == 0
+    client = s3_server_b.client()
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lease(client, bucket_b, int(finished.stdout), socket.gethostname(), 600)  # the killed run's
+
+    plan = json.loads(drtasks("upload", "-d", "--json", dr_dir=streamed).out)["steps"][0]
+    assert plan["stale_lease"].startswith("run f00dfeed") and plan["summary"]["add"] == plan["summary"]["replace"] == 0
+    assert ".drtasks-lease.json" in listing(client, bucket_b, UPLOAD_PREFIX)  # a dry run removes nothing
+    result = drtasks("upload", "-f", dr_dir=streamed)
+    assert result.code == 0, result.err
+    assert ".drtasks-lease.json" not in listing(client, bucket_b, UPLOAD_PREFIX)
+
+
 def test_two_runs_at_once_leave_a_complete_model_or_none(streamed: Path, proxied_target: FaultProxy, s3_server_b: Any, model: Any, bucket_b: str) -> None:
     proxied_target.add(Rule("delay", op("PutObject"), seconds=0.05))
     env = {k: v for k, v in os.environ.items() if not k.startswith("DR_")}
