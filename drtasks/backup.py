@@ -26,7 +26,7 @@ from typing import Any, Iterable
 from drtasks.errors import DrtasksError
 from drtasks.manifest import plain_key
 from drtasks.model import CHECKPOINT_INDEX
-from drtasks.s3 import ObjectInfo, S3Location, list_objects, s3_errors
+from drtasks.s3 import ObjectInfo, S3Location, list_objects, read_proven, s3_errors
 
 BACKUP_MANIFEST = "drtasks-backup.json"
 FORMAT = "drtasks-backup/1"
@@ -321,7 +321,7 @@ def read_document(client: Any, location: S3Location) -> tuple[BackupDocument | N
     key = location.key(BACKUP_MANIFEST)
     with s3_errors(location):
         try:
-            raw = client.get_object(Bucket=location.bucket, Key=key)["Body"].read()
+            raw = read_proven(client, location.bucket, key)  # its hashes are carried over: proven bytes only
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
                 return None, None
@@ -335,4 +335,4 @@ def checkpoint_index_of(client: Any, location: S3Location, objects: dict[str, Ob
     if info is None:
         raise DrtasksError(f"{location.url}/{CHECKPOINT_INDEX} is missing: not a trained model (yet); nothing was written")
     with s3_errors(location):
-        return bytes(client.get_object(Bucket=location.bucket, Key=info.key, IfMatch=f'"{info.etag}"')["Body"].read())
+        return read_proven(client, location.bucket, info.key, info.etag)

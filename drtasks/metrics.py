@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from drtasks.errors import DrtasksError
-from drtasks.s3 import ObjectInfo, S3Location, list_folder_files, s3_errors
+from drtasks.s3 import ObjectInfo, S3Location, list_folder_files, read_proven, s3_errors
 
 METRICS_FILE = re.compile(r"^TrainingMetrics(?:_(\d+))?\.json$")
 LAP_COMPLETE = "Lap complete"
@@ -328,7 +328,7 @@ def load_run(
 
     def read(key: str) -> MetricsFile:
         with s3_errors(location.with_prefix(key)):
-            body = client.get_object(Bucket=location.bucket, Key=key)["Body"].read()
+            body = read_proven(client, location.bucket, key)
         return parse_metrics(body, f"s3://{location.bucket}/{key}", worker_of(key.rsplit("/", 1)[-1]) or 0)
 
     with ThreadPoolExecutor(min(4, len(keys))) as pool:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from drtasks.errors import DrtasksError, shorten
-from drtasks.s3 import ObjectInfo, S3Location, list_objects
+from drtasks.s3 import ObjectInfo, S3Location, list_objects, read_proven
 
 CHECKPOINT_INDEX = "model/deepracer_checkpoints.json"
 # The folders an upload, an import or a car archive reads; simtraces and videos stay unlisted.
@@ -33,10 +33,11 @@ class Checkpoint:
 
 
 def read_if_present(client: Any, bucket: str, key: str) -> bytes | None:
+    """The object's bytes, proven against its ETag (what is read here is written: the checkpoint index)."""
     from botocore.exceptions import ClientError
 
     try:
-        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return read_proven(client, bucket, key)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
             return None

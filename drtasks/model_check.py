@@ -288,7 +288,7 @@ def check_checkpoint_model(client: Any, model: Any, checkpoint: Any, *, for_car:
     verdict is cached under drtasks' cache directory, keyed by both objects' ETags and sizes: an
     unchanged model is checked without reading it again. Raises DrtasksError with one line.
     """
-    from drtasks.s3 import s3_errors
+    from drtasks.s3 import read_proven, s3_errors
 
     location = model.location
     pb_key = checkpoint.frozen_graph
@@ -304,9 +304,10 @@ def check_checkpoint_model(client: Any, model: Any, checkpoint: Any, *, for_car:
     path = _verdict_path(["car" if for_car else "simulator", graph_name, *identities]) if pb.etag and metadata.etag else None
     refused = _remembered(path) if path is not None else None
     if refused is None:
+        # Proven reads of the listed versions: a verdict is remembered under these ETags.
         with s3_errors(location):
-            metadata_bytes = client.get_object(Bucket=location.bucket, Key=metadata.key)["Body"].read()
-            graph_bytes = client.get_object(Bucket=location.bucket, Key=pb.key)["Body"].read()
+            metadata_bytes = read_proven(client, location.bucket, metadata.key, metadata.etag or None)
+            graph_bytes = read_proven(client, location.bucket, pb.key, pb.etag or None)
         try:
             check_model(metadata_bytes, graph_bytes, graph_name=graph_name, for_car=for_car)
             refused = ""

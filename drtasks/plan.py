@@ -108,6 +108,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     put_only: bool = False  # the target may only be written (DRoA): no listing, reading or lease
     lease: bool = True  # hold drtasks' lease on the target prefix while applying
+    stale_lease: str = ""  # the lease a run that is gone left behind: taken over and removed by apply
 
     @property
     def server_side(self) -> bool:
@@ -118,7 +119,7 @@ class Plan:
 
     @property
     def changes(self) -> bool:
-        return any(item.action is not Action.UNCHANGED for item in self.items)
+        return any(item.action is not Action.UNCHANGED for item in self.items) or bool(self.stale_lease)
 
     @property
     def unmarked(self) -> list[PlanItem]:
@@ -153,6 +154,7 @@ class Plan:
             "summary": self.summary(),
             "items": [item.as_dict(self.target) for item in self.items],
             "notes": self.notes,
+            **({"stale_lease": self.stale_lease} if self.stale_lease else {}),
         }
 
     def to_json(self) -> str:
@@ -172,9 +174,50 @@ def compare(item: ManifestItem, existing: ObjectInfo | None, source_etag_of: Cal
     return PlanItem(item.key, Action.REPLACE, "checksum differs", item.size, existing.size, item, existing.etag)
 
 
+def _server(endpoint_url: str | None) -> str:
+    """Where an endpoint URL leads, however it is spelled: AWS, or host:port (loopback names as one)."""
+    from urllib.parse import urlsplit
+
+    if not endpoint_url:
+        return "aws"
+    parts = urlsplit(endpoint_url.strip())
+    host = (parts.hostname or endpoint_url).lower().rstrip(".")
+    if host.endswith("amazonaws.com"):
+        return "aws"  # bucket names are global on AWS: any regional endpoint reaches the same bucket
+    if host in ("localhost", "::1", "0.0.0.0") or host.startswith("127."):
+        host = "loopback"
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return endpoint_url.strip()
+    return f"{host}:{port}"
+
+
+def same_storage(a: S3Location, b: S3Location) -> bool:
+    """True when both name one bucket of one server, whichever credentials reach it.
+
+    What may be deleted is decided with this, not with ``same_service``: the training bucket reached
+    through ``localhost`` instead of ``127.0.0.1``, or through another profile name, is still the
+    training bucket.
+    """
+    return a.bucket == b.bucket and _server(a.endpoint_url) == _server(b.endpoint_url)
+
+
+def refuse_unsafe_prefix(target: S3Location) -> None:
+    """Never the bucket root; never a prefix that servers file under another name."""
+    if not target.prefix.strip("/"):
+        raise DrtasksError(f"refusing to write to the bucket root of s3://{target.bucket}: set an upload prefix")
+    if any(part in ("", ".", "..") for part in target.prefix.split("/")):
+        # SeaweedFS files "a//b/x" as "a/b/x" (outside a//b/), MinIO refuses it, AWS keeps it as is.
+        raise DrtasksError(
+            f"refusing to write to {target.url}: the prefix {target.prefix!r} has an empty, '.' or '..' path segment, "
+            "which S3 servers file under another name or refuse; write it without '//', '/./' or '/../'"
+        )
+
+
 def overlaps(a: S3Location, b: S3Location) -> bool:
-    """True when one location's folder contains the other's on the same service and bucket."""
-    if not (a.same_service(b) and a.bucket == b.bucket):
+    """True when one location's folder contains the other's in the same bucket of the same server."""
+    if not same_storage(a, b):
         return False
     first, second = a.prefix + "/", b.prefix + "/"
     return first.startswith(second) or second.startswith(first) or not a.prefix or not b.prefix
@@ -189,7 +232,7 @@ class Input:
     what: str = ""
 
     def covers(self, bucket_location: S3Location, key: str) -> bool:
-        if not (self.location.same_service(bucket_location) and self.location.bucket == bucket_location.bucket):
+        if not same_storage(self.location, bucket_location):
             return False
         if self.folder:
             return key.startswith(self.location.prefix.strip("/") + "/") or not self.location.prefix.strip("/")
@@ -275,9 +318,8 @@ def plan_upload(
     ``put_only`` targets (DRoA's upload bucket) are never read: ``existing`` must be given (a
     fresh prefix holds nothing) and no metadata is asked for.
     """
-    if not target.prefix.strip("/"):
-        raise DrtasksError(f"refusing to write to the bucket root of s3://{target.bucket}: set an upload prefix")
-    if isinstance(source, S3Location) and source.same_service(target) and source.bucket == target.bucket and source.prefix == target.prefix:
+    refuse_unsafe_prefix(target)
+    if isinstance(source, S3Location) and same_storage(source, target) and source.prefix == target.prefix:
         raise DrtasksError(f"the target {target.url} is the source itself; choose another upload prefix")
     if wipe and isinstance(source, S3Location) and overlaps(source, target):
         raise DrtasksError(f"refusing to wipe {target.url}: it overlaps the source {source.url}")

@@ -193,6 +193,48 @@ def head(client: Any, bucket: str, key: str) -> ObjectInfo | None:
     return ObjectInfo(key, int(answer["ContentLength"]), answer["ETag"].strip('"'), answer["LastModified"].timestamp())
 
 
+def _is_md5(etag: str) -> bool:
+    return len(etag) == 32 and all(c in "0123456789abcdef" for c in etag.lower())
+
+
+def read_proven(client: Any, bucket: str, key: str, etag: str | None = None, attempts: int = 3) -> bytes:
+    """An object's bytes, proven against its ETag, for reads whose bytes drtasks writes or remembers.
+
+    A whole-object ETag is the MD5 of the bytes: a read that breaks off, comes up short or hashes
+    to something else is read again, up to ``attempts`` times. The ETag of an object written in
+    parts cannot be checked against one read: two reads must then agree. ``etag`` pins the reads to
+    the version the caller listed. A missing object raises botocore's ClientError, as get_object does.
+    """
+    import hashlib
+
+    from botocore.exceptions import BotoCoreError
+    from urllib3.exceptions import HTTPError
+
+    pin = {"IfMatch": f'"{etag}"'} if etag else {}
+    digests: list[str] = []
+    problem = ""
+    for _attempt in range(attempts):
+        answer = client.get_object(Bucket=bucket, Key=key, **pin)
+        try:
+            body = answer["Body"].read()
+        except (BotoCoreError, HTTPError, ConnectionError, TimeoutError):
+            problem = "the read broke off"
+            continue
+        finally:
+            answer["Body"].close()
+        expected = answer.get("ContentLength")
+        if expected is not None and len(body) != int(expected):
+            problem = f"read {len(body)} of {expected} bytes"
+            continue
+        digest = hashlib.md5(body, usedforsecurity=False).hexdigest()
+        tag = str(answer.get("ETag", "")).strip('"')
+        if digest == tag or (not _is_md5(tag) and digest in digests):
+            return body
+        digests.append(digest)
+        problem = "the bytes read do not match the source's checksum" if _is_md5(tag) else "two reads did not agree"
+    raise DrtasksError(f"s3://{bucket}/{key} at {client.meta.endpoint_url}: {problem} on {attempts} reads")
+
+
 @contextmanager
 def s3_errors(location: S3Location) -> Iterator[None]:
     """Turn botocore's failures into one line that names the bucket and endpoint, never a traceback."""

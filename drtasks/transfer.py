@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 from drtasks import resume
 from drtasks.errors import DrtasksError
 from drtasks.manifest import ManifestItem, SourceObject
-from drtasks.plan import SOURCE_ETAG_METADATA, Action, Plan, PlanItem, list_target
+from drtasks.plan import SOURCE_ETAG_METADATA, Action, Plan, PlanItem, list_target, refuse_unsafe_prefix
 from drtasks.s3 import S3Location, s3_errors
 
 MiB = 1024 * 1024
@@ -764,6 +764,7 @@ class Transfer:
         from drtasks.lease import Lease
 
         plan = self.plan
+        refuse_unsafe_prefix(plan.target)  # whoever built the plan: never the root, never a prefix filed elsewhere
         writes = [e for e in plan.items if e.writes]
         deletes = [e.key for e in plan.items if e.action is Action.DELETE]
         aborts = [e for e in plan.items if e.action is Action.ABORT]
@@ -772,7 +773,7 @@ class Transfer:
         self.progress.started(sum(e.source_size or 0 for e in writes), len(writes) + len(deletes))
         lease = None
         try:
-            if plan.lease and not plan.put_only and (writes or deletes or aborts):
+            if plan.lease and not plan.put_only and (writes or deletes or aborts or plan.stale_lease):
                 lease = Lease(self.target_client, self.target).acquire()
             for entry in aborts:
                 self._abort(entry.key, entry.upload_id or "")

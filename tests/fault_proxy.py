@@ -60,6 +60,7 @@ class Rule:
     probability: float = 1.0
     times: int | None = None  # None: every time
     seconds: float = 0.0  # for delay
+    offset: int | None = None  # for corrupt: the byte to flip (None: a random one)
     hits: int = 0
 
 
@@ -67,6 +68,15 @@ def op(name: str, key_pattern: str = "") -> Callable[[Request], bool]:
     """Match an operation, optionally only for keys matching ``key_pattern`` (a regex on the path)."""
     pattern = re.compile(key_pattern) if key_pattern else None
     return lambda request: request.operation == name and (pattern is None or bool(pattern.search(request.path)))
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that went away (a killed run, a reset we injected) is no error of the proxy."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -95,7 +105,7 @@ class FaultProxy:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _serve
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -179,7 +189,7 @@ class FaultProxy:
             upstream.close()
         declared = len(data)
         if rule and rule.fault == "corrupt" and data:
-            index = self._random.randrange(len(data))
+            index = rule.offset if rule.offset is not None and rule.offset < len(data) else self._random.randrange(len(data))
             data = data[:index] + bytes([data[index] ^ 0x5A]) + data[index + 1 :]
         if rule and rule.fault == "truncate" and data:
             data = data[: max(0, len(data) // 2)]

@@ -248,6 +248,27 @@ def test_a_backup_across_servers_is_streamed_then_a_rerun_copies_nothing_and_a_c
     assert (entry["sha256"], entry["size"]) == (sha(new_bytes), len(new_bytes))
 
 
+def test_a_corrupted_read_of_the_previous_manifest_never_carries_a_wrong_hash_over(
+    offsite: Path, s3_server_b: Any, bucket_b: str, proxies: tuple[FaultProxy, FaultProxy]
+) -> None:
+    # Found when the fault campaign's proven reads were extended to the backup: a re-run carries the
+    # hashes of unchanged objects over from the previous manifest, read unproven; a flipped digit
+    # that stays a hex digit ('8' -> 'b') was carried over and the manifest written again with it.
+    target_proxy = proxies[1]
+    backup_client, key = s3_server_b.client(), f"vault/{PREFIX}/{MANIFEST}"
+    assert drtasks("backup", "-p", "offsite", "-f", dr_dir=offsite).code == 0
+    raw = backup_client.get_object(Bucket=bucket_b, Key=key)["Body"].read()
+    value = raw.index(b'"', raw.index(b'"sha256"') + len(b'"sha256"') + 1) + 1  # the first SHA-256's first digit
+    offset = next(i for i in range(value, value + 64) if raw[i : i + 1] in b"89")
+    target_proxy.add(Rule("corrupt", op("GetObject", rf"/{MANIFEST}$"), times=1, offset=offset))
+
+    again = drtasks("backup", "-p", "offsite", "-f", dr_dir=offsite)
+
+    assert again.code == 0, again.err
+    after = backup_client.get_object(Bucket=bucket_b, Key=key)["Body"].read()
+    assert json.loads(after)["objects"] == json.loads(raw)["objects"]
+
+
 def test_objects_written_in_parts_are_backed_up_and_restored_across_servers(
     dr_dir: Path, s3_server: Any, s3_server_b: Any, bucket: str, bucket_b: str
 ) -> None:

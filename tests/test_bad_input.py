@@ -128,6 +128,7 @@ BAD_INPUTS: list[BadInput] = [
     BadInput("training-param-newline-from-profile", ("drtasks", "upload", "-f", "--profile", "nl"), ("DR_CAR_NAME", "nl.yaml:2", "a newline"), files={"profiles/nl.yaml": 'env:\n  DR_CAR_NAME: "Fast\\nCar"\n'}),
     BadInput("training-param-nul-from-profile", ("drtasks", "upload", "-f", "--profile", "nul"), ("DR_WORLD_NAME", "nul.yaml:2", "a NUL byte"), files={"profiles/nul.yaml": 'env:\n  DR_WORLD_NAME: "reInvent2019\\0track"\n'}),
     BadInput("training-param-carriage-return-from-environment", ("drtasks", "upload", "-f"), ("DR_DISPLAY_NAME", "$DR_DISPLAY_NAME", "a carriage return"), env={"DR_DISPLAY_NAME": "Fast\rCar"}),
+    BadInput("profile-control-character", ("drtasks", "upload", "-f", "--profile", "ctl"), ("ctl.yaml:2", "#x1a", "not allowed"), files={"profiles/ctl.yaml": "description: fine\nrole: a\x1ab\n"}),  # found by the fault campaign
     BadInput("upload-prefix-newline-from-profile", ("drtasks", "upload", "-f", "--profile", "nlp"), ("DR_UPLOAD_S3_PREFIX", "control characters"), files={"profiles/nlp.yaml": 'upload:\n  prefix: "race\\nmodel"\n'}),
 ]
 

@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -84,6 +85,8 @@ def streamed(tmp_path: Path, s3_server: Any, s3_server_b: Any, seeded_model: Any
 
 def test_a_corrupted_source_read_is_read_again_and_the_copy_is_exact(streamed: Path, proxied_source: FaultProxy, s3_server: Any, s3_server_b: Any, model: Any, bucket_b: str) -> None:
     pb = f"model/model_{model.last}.pb"
+    assert drtasks("upload", "-d", dr_dir=streamed).code == 0  # the model check reads the graph now, not during the copy
+    proxied_source.clear()
     proxied_source.add(Rule("corrupt", op("GetObject", rf"/{pb}$"), times=1))
     result = drtasks("upload", "-f", dr_dir=streamed)
     assert result.code == 0, result.err
@@ -130,6 +133,51 @@ def test_evidence_of_a_copy_exists_only_for_proven_bytes(streamed: Path, s3_serv
     assert actions[f"model/model_{model.last}.pb"] == "replace"
     assert drtasks("upload", "-f", dr_dir=streamed).code == 0
     assert read(client, bucket_b, pb_key) == original
+
+
+def test_the_checkpoint_index_is_proven_before_the_markers_are_made_from_it(streamed: Path, proxied_source: FaultProxy, s3_server: Any, s3_server_b: Any, model: Any, bucket_b: str) -> None:
+    # Found by the fault campaign: the written deepracer_checkpoints.json is made from the source's
+    # index; a flipped byte that leaves valid JSON ("avg_eval_metric" -> "a,g_eval_metric") was
+    # written as the target's completion marker, and the run ended with exit 0.
+    index = read(s3_server.client(), model.bucket, model.key("model/deepracer_checkpoints.json"))
+    offset = index.index(b'"avg_eval_metric"', index.index(b'"last_checkpoint"')) + 2
+    proxied_source.add(Rule("corrupt", op("GetObject", r"deepracer_checkpoints\.json$"), times=1, offset=offset))
+    result = drtasks("upload", "-f", dr_dir=streamed)
+    assert result.code == 0, result.err
+    entry = json.loads(index)["last_checkpoint"]
+    written = json.loads(read(s3_server_b.client(), bucket_b, f"{UPLOAD_PREFIX}/model/deepracer_checkpoints.json"))
+    assert written == {"best_checkpoint": entry, "last_checkpoint": entry}
+
+
+def test_a_corrupted_read_never_becomes_a_remembered_refusal(streamed: Path, proxied_source: FaultProxy, tmp_path: Path) -> None:
+    # Found by the fault campaign: the model check read model_metadata.json unproven, refused the
+    # corrupted bytes, and remembered that refusal under the good object's ETag: every later run,
+    # without any fault, refused the model.
+    fresh = {"XDG_CACHE_HOME": str(tmp_path / "cache")}  # no verdict remembered yet
+    proxied_source.add(Rule("corrupt", op("GetObject", r"/model/model_metadata\.json$"), times=1, offset=0))
+    first = drtasks("upload", "-f", dr_dir=streamed, env=fresh)
+    proxied_source.clear()
+    again = drtasks("upload", "-f", dr_dir=streamed, env=fresh)
+    assert again.code == 0, again.err
+    assert first.code == 0, first.err  # the corrupted read was read again
+
+
+def test_car_zip_builds_the_archive_from_proven_bytes(streamed: Path, proxied_source: FaultProxy, s3_server: Any, model: Any, tmp_path: Path) -> None:
+    # Found by the fault campaign: car-zip --from s3 packed the frozen graph as one unproven read
+    # gave it; a corrupted read became the car's model.pb, with exit 0.
+    pb = f"model/model_{model.last}.pb"
+    proxied_source.add(Rule("corrupt", op("GetObject", rf"/{pb}$"), times=1))
+    archive = tmp_path / "car.tar.gz"
+    result = drtasks("car-zip", "--from", "s3", "-N", "-f", "-o", str(archive), dr_dir=streamed)
+    assert result.code == 0, result.err
+    with tarfile.open(archive) as packed:
+        assert packed.extractfile("agent/model.pb").read() == read(s3_server.client(), model.bucket, model.key(pb))  # type: ignore[union-attr]
+
+    proxied_source.add(Rule("corrupt", op("GetObject", rf"/{pb}$")))  # every read
+    archive.unlink()
+    failed = drtasks("car-zip", "--from", "s3", "-N", "-f", "-o", str(archive), dr_dir=streamed)
+    assert failed.code != 0 and "Traceback" not in failed.text and "3 reads" in failed.err
+    assert not archive.exists()
 
 
 # ---------------------------------------------------------------------------- completion markers
@@ -201,6 +249,60 @@ def test_a_wipe_never_deletes_what_the_upload_reads(tmp_path: Path, s3_server: A
     assert "DR_UPLOAD_S3_PREFIX=race-model-0" in (dr_dir / "run.env").read_text()  # the refusal changed nothing
 
 
+@pytest.fixture(scope="module")
+def other_profile_name(s3_server: Any, aws_files: Any) -> str:
+    """Another AWS profile name holding the training server's own keys."""
+    name = f"{s3_server.aws_profile}-by-another-name"
+    aws_files.add_profile(name, s3_server.access_key, s3_server.secret_key)
+    return name
+
+
+@pytest.mark.parametrize("reached", ["http://localhost:{port}", "{endpoint}/", "another profile name"])
+def test_the_training_bucket_is_known_however_its_endpoint_or_profile_is_spelled(tmp_path: Path, s3_server: Any, model: Any, other_profile_name: str, reached: str) -> None:
+    # Found by the fault campaign's wipe property: the training bucket reached through another
+    # spelling of its endpoint, or another profile name, counted as another service: -w deleted
+    # the metrics the upload read, and could wipe the source model itself.
+    client = s3_server.client()
+    metrics = read(client, model.bucket, model.key("metrics/TrainingMetrics.json"))
+    client.put_object(Bucket=model.bucket, Key="race-model-1/metrics-in/TrainingMetrics.json", Body=metrics)
+    endpoint, profile = s3_server.endpoint_url, s3_server.aws_profile
+    if reached == "another profile name":
+        profile = other_profile_name
+    else:
+        endpoint = reached.format(port=endpoint.rsplit(":", 1)[1], endpoint=endpoint)
+    extra = "DR_LOCAL_S3_METRICS_PREFIX=race-model-1/metrics-in\n"
+    dr_dir = env_files(tmp_path, s3_server.endpoint_url, s3_server.aws_profile, model.bucket, endpoint, profile, model.bucket, extra=extra)
+    before = listing(client, model.bucket, model.prefix)
+
+    wipe = drtasks("upload", "-f", "-w", dr_dir=dr_dir)
+    assert wipe.code != 0 and "Traceback" not in wipe.text, wipe.out
+    assert "race-model-1/metrics-in/TrainingMetrics.json" in wipe.err and "read by this upload" in wipe.err
+    assert read(client, model.bucket, "race-model-1/metrics-in/TrainingMetrics.json") == metrics
+
+    onto_itself = drtasks("upload", "-f", "-w", "--prefix", model.prefix, dr_dir=dr_dir)
+    assert onto_itself.code != 0 and "is the source itself" in onto_itself.err, onto_itself.out
+    assert listing(client, model.bucket, model.prefix) == before
+
+
+@pytest.mark.parametrize("prefix", ["team//race-1", "team/./race-1", "team/../race-1"])
+def test_a_prefix_with_an_empty_or_dot_segment_is_refused_before_anything_is_written(tmp_path: Path, s3_server: Any, model: Any, upload_bucket: str, prefix: str) -> None:
+    # Found by the fault campaign's wipe property: SeaweedFS files "team//race-1/x" as
+    # "team/race-1/x" (MinIO refuses such keys, AWS keeps them): the upload wrote over another
+    # upload outside its prefix, then could not prove its own listing.
+    from tests.drfc import write_env_files
+
+    client = s3_server.client()
+    client.put_object(Bucket=upload_bucket, Key="team/race-1/reward_function.py", Body=b"another upload's reward function")
+    dr_dir = write_env_files(tmp_path, s3_server, model, upload_bucket, upload_prefix=prefix)
+    before = listing(client, upload_bucket, "team")
+    for command in (("upload", "-f", "-w"), ("increment", "-f", "-w")):
+        result = drtasks(*command, dr_dir=dr_dir)
+        assert result.code != 0 and "Traceback" not in result.text, result.out
+        assert "path segment" in result.err and len(result.err.strip().splitlines()) == 1, result.err
+        assert listing(client, upload_bucket, "team") == before
+    assert f"DR_UPLOAD_S3_PREFIX={prefix}" in (dr_dir / "run.env").read_text()
+
+
 # ---------------------------------------------------------------------------- one writer at a time
 
 
@@ -222,6 +324,22 @@ def test_the_lease_of_a_run_that_is_gone_is_taken_over_and_released(streamed: Pa
     client = s3_server_b.client()
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     lease(client, bucket_b, int(finished.stdout), socket.gethostname(), 600)  # that process has exited
+    result = drtasks("upload", "-f", dr_dir=streamed)
+    assert result.code == 0, result.err
+    assert ".drtasks-lease.json" not in listing(client, bucket_b, UPLOAD_PREFIX)
+
+
+def test_the_lease_of_a_killed_run_is_removed_even_when_nothing_else_is_left_to_do(streamed: Path, s3_server_b: Any, bucket_b: str) -> None:
+    # Found by the fault campaign: a run killed after its completion markers, before it let go of
+    # its lease, left the lease behind; the re-run found nothing to do and never removed it.
+    assert drtasks("upload", "-f", dr_dir=streamed).code == 0
+    client = s3_server_b.client()
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lease(client, bucket_b, int(finished.stdout), socket.gethostname(), 600)  # the killed run's
+
+    plan = json.loads(drtasks("upload", "-d", "--json", dr_dir=streamed).out)["steps"][0]
+    assert plan["stale_lease"].startswith("run f00dfeed") and plan["summary"]["add"] == plan["summary"]["replace"] == 0
+    assert ".drtasks-lease.json" in listing(client, bucket_b, UPLOAD_PREFIX)  # a dry run removes nothing
     result = drtasks("upload", "-f", dr_dir=streamed)
     assert result.code == 0, result.err
     assert ".drtasks-lease.json" not in listing(client, bucket_b, UPLOAD_PREFIX)

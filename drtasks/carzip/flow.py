@@ -17,8 +17,8 @@ from drtasks.errors import DrtasksError, shorten
 from drtasks.manifest import ManifestItem
 from drtasks.model import SourceModel
 from drtasks.model_check import ModelSpec, check_model
-from drtasks.plan import Action, Plan, PlanItem, compare, list_target
-from drtasks.s3 import S3Location, make_client, s3_errors
+from drtasks.plan import Action, Plan, PlanItem, compare, list_target, refuse_unsafe_prefix
+from drtasks.s3 import S3Location, make_client, read_proven, s3_errors
 
 CAR_FILE = "carfile.tar.gz"  # DRfC's key below the upload prefix
 
@@ -57,9 +57,10 @@ def from_s3(settings: Settings) -> CarModel:
     missing = model.missing([checkpoint.frozen_graph, "model/model_metadata.json"])
     if missing:
         raise DrtasksError("cannot build the car archive, missing: " + ", ".join(source.key(key) for key in missing))
-    with s3_errors(source):
-        pb = client.get_object(Bucket=source.bucket, Key=source.key(checkpoint.frozen_graph))["Body"].read()
-        metadata = client.get_object(Bucket=source.bucket, Key=source.key("model/model_metadata.json"))["Body"].read()
+    graph, listed_metadata = model.objects[checkpoint.frozen_graph], model.objects["model/model_metadata.json"]
+    with s3_errors(source):  # the car gets exactly the listed versions' bytes, proven
+        pb = read_proven(client, source.bucket, graph.key, graph.etag or None)
+        metadata = read_proven(client, source.bucket, listed_metadata.key, listed_metadata.etag or None)
     origin = f"{source.url}/{checkpoint.frozen_graph} (checkpoint {checkpoint.name}; {choice.reason})"
     return CarModel(pb, metadata, origin, checkpoint.frozen_graph.rsplit("/", 1)[-1])
 
@@ -142,6 +143,7 @@ def build(model: CarModel) -> CarArchive:
 
 def plan_upload(archive: CarArchive, target: S3Location, key: str = CAR_FILE) -> tuple[Plan, Any]:
     """The one-object plan for s3://<bucket>/<prefix>/<key> (DRfC's carfile.tar.gz by default)."""
+    refuse_unsafe_prefix(target)
     client = make_client(target)
     item = ManifestItem(key, content=archive.data)
     entry = compare(item, list_target(client, target).get(key), lambda _info: None)

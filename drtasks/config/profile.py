@@ -302,7 +302,11 @@ class _ProfileShapeError(yaml.YAMLError):
 
 
 def _compose(text: str, path: Path) -> yaml.Node | None:
-    loader = _ProfileLoader(text)
+    try:
+        loader = _ProfileLoader(text)
+    except yaml.reader.ReaderError as error:  # raised while the reader takes the text, before any parsing
+        line = text.count("\n", 0, error.position) + 1
+        raise DrtasksError(f"{path}:{line}: YAML error: {error.reason} (#x{error.character:x})") from None
     try:
         return loader.get_single_node()
     except _ProfileShapeError as error:

@@ -25,7 +25,7 @@ from drtasks.errors import DrtasksError
 from drtasks.manifest import LocalFile, ManifestItem, ModelPieces, find_pieces
 from drtasks.model import Checkpoint, SourceModel
 from drtasks.model_check import check_checkpoint_model, check_model, empty_checkpoint_files
-from drtasks.s3 import S3Location, make_client, s3_errors
+from drtasks.s3 import S3Location, make_client, read_proven, s3_errors
 
 # DRfC's pre-assembled upload folders keep these at the root; the race layout wants them inside.
 FOLDER_FALLBACKS = {"model/model_metadata.json": "model_metadata.json", "ip/hyperparameters.json": "hyperparameters.json"}
@@ -91,11 +91,12 @@ class BucketSource(ModelSource):
         if item.content is not None or item.source is None:
             return item.content or b""
         with s3_errors(self.location):
-            return self.s3.get_object(Bucket=item.source.bucket, Key=item.source.key)["Body"].read()
+            return read_proven(self.s3, item.source.bucket, item.source.key, item.source.etag)
 
     def read_file(self, relative: str) -> bytes:
+        info = self.model.objects[relative]
         with s3_errors(self.location):
-            return self.s3.get_object(Bucket=self.location.bucket, Key=self.model.objects[relative].key)["Body"].read()
+            return read_proven(self.s3, self.location.bucket, info.key, info.etag)
 
     def check_model(self) -> None:
         check_checkpoint_model(self.s3, self.model, self.checkpoint)  # cached by both objects' ETags

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from drtasks.plan import Action, Plan, location_url
+from drtasks.plan import LEASE_NAME, Action, Plan, location_url
 from drtasks.steps.base import Row
 from drtasks.units import human, plural
 
@@ -18,7 +18,10 @@ def plan_heading(plan: Plan) -> str:
 
 def plan_rows(plan: Plan) -> list[Row]:
     """One row per key, keys relative to the target prefix (the heading names the prefix)."""
-    return [Row(i.action.value, i.key, i.source_size, i.target_size, i.reason) for i in plan.items]
+    rows = [Row(i.action.value, i.key, i.source_size, i.target_size, i.reason) for i in plan.items]
+    if plan.stale_lease:
+        rows.append(Row(Action.DELETE.value, LEASE_NAME, reason=f"left by {plan.stale_lease}, which is gone: taken over and removed"))
+    return rows
 
 
 def plan_summary_line(plan: Plan) -> str:

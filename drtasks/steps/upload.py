@@ -12,7 +12,7 @@ from drtasks.lease import refuse_if_held
 from drtasks.manifest import find_pieces, upload_manifest
 from drtasks.model import Checkpoint
 from drtasks.model_check import check_checkpoint_model
-from drtasks.plan import Action, Input, Plan, plan_upload
+from drtasks.plan import Action, Input, Plan, plan_upload, refuse_unsafe_prefix
 from drtasks.s3 import S3Location
 from drtasks.steps.base import Row, Runtime, StepContext, StepPlan, StepResult
 from drtasks.steps.s3rows import plan_heading, plan_rows, plan_summary_line
@@ -86,6 +86,7 @@ def plan_upload_step(context: StepContext) -> UploadPlan:
     reads = context.reads
     source = targets.source_location(settings)
     target = targets.upload_location(settings, local=options.local)
+    refuse_unsafe_prefix(target)  # before the first read of the target
     reward_key = targets.reward_key(settings)
     metrics_prefix = targets.metrics_prefix(settings)
 
@@ -104,7 +105,7 @@ def plan_upload_step(context: StepContext) -> UploadPlan:
     manifest = upload_manifest(model, checkpoint, pieces, params)
     check_checkpoint_model(reads.client(source), model, checkpoint)  # metadata and frozen graph agree
     target_client = reads.client(target)
-    refuse_if_held(target_client, target)
+    stale = refuse_if_held(target_client, target)
     plan = plan_upload(
         manifest,
         source,
@@ -116,5 +117,6 @@ def plan_upload_step(context: StepContext) -> UploadPlan:
         pending=pending.result(),
         resumable=resumable_for(target, source.same_service(target)),
     )
+    plan.stale_lease = stale.describe() if stale else ""
     plan.notes.append(choice.reason)
     return UploadPlan(plan, checkpoint, reads.client(source), target_client, upload_inputs(settings, source))
