@@ -54,6 +54,9 @@ class TransferConfig:
     copy_threshold: int = 5 * GiB  # CopyObject's limit; above it, multipart copy
     copy_part_size: int = 512 * MiB
     read_attempts: int = 3  # reads of one source object before its checksum mismatch fails the run
+    # Small objects and server-side copies through drtasks.s3lean where the endpoint allows it
+    # (botocore's CPU per call, not the network, limits thousands of small objects).
+    lean: bool = True
 
     def __post_init__(self) -> None:
         if min(self.part_size, self.copy_part_size) < MIN_PART:
@@ -315,6 +318,21 @@ class Transfer:
         self._buffers = threading.BoundedSemaphore(config.max_concurrency + 2)
         self._objects = ThreadPoolExecutor(config.max_concurrency, thread_name_prefix="drtasks-object")
         self._parts = ThreadPoolExecutor(config.max_concurrency, thread_name_prefix="drtasks-part")
+        self._lean_lock = threading.Lock()
+        self._lean: dict[str, Any] = {}
+
+    def _lean_side(self, side: str) -> Any:
+        """drtasks.s3lean for the source or target endpoint, or None (botocore then makes the call)."""
+        with self._lean_lock:
+            if side not in self._lean:
+                location, client = (self.source, self.source_client) if side == "source" else (self.target, self.target_client)
+                lean = None
+                if self.config.lean and isinstance(location, S3Location) and client is not None:
+                    from drtasks.s3lean import LeanS3
+
+                    lean = LeanS3.for_client(client, location)
+                self._lean[side] = lean
+            return self._lean[side]
 
     # -- helpers -----------------------------------------------------------------------
     def _check_cancel(self) -> None:
@@ -334,15 +352,19 @@ class Transfer:
     def _put(self, item: ManifestItem, body: bytes, digest: bytes) -> str:
         """PutObject with Content-MD5; S3's answer must name the same MD5."""
         self._check_cancel()
-        with s3_errors(self.target):
-            answer = self.target_client.put_object(
-                Bucket=self.target.bucket,
-                Key=self._target_key(item.key),
-                Body=body,
-                ContentMD5=_content_md5(digest),
-                Metadata=self._metadata(item),
-            )
-        etag = answer["ETag"].strip('"')
+        lean = self._lean_side("target")
+        if lean is not None:
+            etag = lean.put_object(self.target.bucket, self._target_key(item.key), body, _content_md5(digest), self._metadata(item))
+        else:
+            with s3_errors(self.target):
+                answer = self.target_client.put_object(
+                    Bucket=self.target.bucket,
+                    Key=self._target_key(item.key),
+                    Body=body,
+                    ContentMD5=_content_md5(digest),
+                    Metadata=self._metadata(item),
+                )
+            etag = answer["ETag"].strip('"')
         if etag != digest.hex():
             raise DrtasksError(f"{self.target.url}/{item.key}: the target answered ETag {etag} for bytes whose MD5 is {digest.hex()}")
         return etag
@@ -355,6 +377,24 @@ class Transfer:
             except OSError as error:
                 raise DrtasksError(f"{item.local.path}: cannot read it ({error.strerror or error.__class__.__name__})") from None
         return self._get(item)["Body"]
+
+    def _read_small(self, item: ManifestItem) -> bytes:
+        """The whole item (up to one byte more than planned, so a longer object shows); short when a read breaks."""
+        if item.local is None:
+            lean = self._lean_side("source")
+            if lean is not None:
+                from drtasks.s3lean import PreconditionFailed
+
+                assert item.source
+                try:
+                    return lean.get_object(item.source.bucket, item.source.key, item.source.etag, item.size + 1)
+                except PreconditionFailed:
+                    raise DrtasksError(f"s3://{item.source.bucket}/{item.source.key} changed since the plan was made; run the command again") from None
+        body = self._open_body(item)
+        try:
+            return _read_exactly(body, item.size + 1)
+        finally:
+            body.close()
 
     def _get(self, item: ManifestItem, **extra: Any) -> Any:
         assert item.source
@@ -386,17 +426,22 @@ class Transfer:
     def _copy_whole(self, item: ManifestItem) -> None:
         assert item.source
         self._check_cancel()
-        with s3_errors(self.target):
-            answer = self.target_client.copy_object(
-                Bucket=self.target.bucket,
-                Key=self._target_key(item.key),
-                CopySource={"Bucket": item.source.bucket, "Key": item.source.key},
-                CopySourceIfMatch=f'"{item.source.etag}"',
-                MetadataDirective="REPLACE",
-                Metadata=self._metadata(item),
-            )
+        lean = self._lean_side("target")
+        if lean is not None:
+            etag = lean.copy_object(self.target.bucket, self._target_key(item.key), item.source.bucket, item.source.key, item.source.etag, self._metadata(item))
+        else:
+            with s3_errors(self.target):
+                answer = self.target_client.copy_object(
+                    Bucket=self.target.bucket,
+                    Key=self._target_key(item.key),
+                    CopySource={"Bucket": item.source.bucket, "Key": item.source.key},
+                    CopySourceIfMatch=f'"{item.source.etag}"',
+                    MetadataDirective="REPLACE",
+                    Metadata=self._metadata(item),
+                )
+            etag = answer["CopyObjectResult"]["ETag"].strip('"')
         self.progress.advanced(item.key, item.size)
-        self._finish(item, answer["CopyObjectResult"]["ETag"].strip('"'), "copied server-side from the planned source version")
+        self._finish(item, etag, "copied server-side from the planned source version")
 
     def _copy_parts(self, entry: PlanItem) -> None:
         item = entry.item
@@ -480,7 +525,7 @@ class Transfer:
         problem = ""
         for _attempt in range(self.config.read_attempts):
             self._check_cancel()
-            body = _read_exactly(self._open_body(item), item.size + 1)
+            body = self._read_small(item)
             if len(body) != item.size:
                 problem = f"read {len(body)} of {item.size} bytes"
                 continue
@@ -488,7 +533,7 @@ class Transfer:
             digest.update(body)
             verdict = digest.matches()
             if verdict is None:
-                again = _read_exactly(self._open_body(item), item.size + 1)
+                again = self._read_small(item)
                 verdict = _md5(again).digest() == digest.whole.digest()
             if not verdict:
                 problem = "the bytes read do not match the source's checksum"
@@ -771,6 +816,9 @@ class Transfer:
             self._parts.shutdown(wait=True)
             if lease is not None:
                 lease.release()
+            for lean in self._lean.values():
+                if lean is not None:
+                    lean.close()
 
     def _settle(self) -> None:
         """After a failure: let running jobs stop, then abort uploads no re-run could resume."""
