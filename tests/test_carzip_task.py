@@ -131,17 +131,15 @@ def test_an_archive_with_two_graphs_is_refused_before_upload(dr_dir: Path, s3_se
     from drtasks.carzip import flow
     from drtasks.errors import DrtasksError
 
-    def two_graphs(pb: bytes, metadata: bytes) -> bytes:
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-            for name, data in (("agent/model.pb", pb), ("agent/other.pb", pb), ("model_metadata.json", metadata)):
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        return buffer.getvalue()
+    members = flow.car_members
 
-    monkeypatch.setattr(flow, "build_car_archive", two_graphs)
-    with pytest.raises(DrtasksError, match=r"\.pb"):
+    def two_graphs(model: Any) -> list[tuple[str, Any, int]]:
+        found = members(model)
+        graph = model.pb.read_bytes() if isinstance(model.pb, Path) else model.pb
+        return [*found, ("agent/other.pb", graph, len(graph))]
+
+    monkeypatch.setattr(flow, "car_members", two_graphs)
+    with pytest.raises(DrtasksError, match=r"exactly one \.pb file, found 2 \(agent/model\.pb, agent/other\.pb\)"):
         in_process(dr_dir, monkeypatch)
     assert car_file(s3_server, upload_bucket_of(dr_dir)) is None
 

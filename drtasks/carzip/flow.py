@@ -2,40 +2,63 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
-from dataclasses import dataclass
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from drtasks.carzip.archive import ArchiveMember, archive_file_name, build_car_archive, car_model_name, validate_car_archive, validate_metadata
+from drtasks.carzip.archive import METADATA_MEMBER, PB_MEMBER, ArchiveMember, archive_file_name, car_model_name, validate_metadata, write_car_archive
 from drtasks.checkpoint_choice import choose_for
 from drtasks.config import targets
 from drtasks.config.settings import Settings
 from drtasks.errors import DrtasksError
-from drtasks.manifest import ManifestItem
+from drtasks.manifest import LocalFile, ManifestItem, SourceObject
 from drtasks.model import SourceModel
 from drtasks.model_check import ModelSpec, check_model
-from drtasks.plan import Action, Plan, PlanItem, compare, list_target
-from drtasks.s3 import S3Location, make_client, s3_errors
+from drtasks.plan import SOURCE_ETAG_METADATA, Action, Plan, compare, list_target
+from drtasks.s3 import ObjectInfo, S3Location, make_client, s3_errors
+from drtasks.transfer import download_proven
 
 CAR_FILE = "carfile.tar.gz"  # DRfC's key below the upload prefix
 
 
 @dataclass(frozen=True)
 class CarModel:
-    pb: bytes
+    pb: "bytes | Path"  # the graph's bytes (container), or a file holding them (S3, streamed there)
     metadata: bytes
     origin: str  # one line for people: where the graph came from and why that one
     pb_name: str = "model.pb"  # the graph's file name where it came from, for messages
+    workdir: Path | None = None  # a temporary folder of this build, removed by CarArchive.close()
+
+    @property
+    def pb_size(self) -> int:
+        return self.pb.stat().st_size if isinstance(self.pb, Path) else len(self.pb)
 
 
 @dataclass
 class CarArchive:
-    data: bytes
+    """The built archive: a file in the build's temporary folder, never held in memory."""
+
+    path: Path
+    size: int
+    md5: str
+    sha256: str
     members: list[ArchiveMember]
     model: CarModel
     spec: ModelSpec  # what the metadata promises, checked against the graph
+
+    def read_bytes(self) -> bytes:
+        """The archive's bytes (for the few callers that need them whole: --verify, car-push)."""
+        return self.path.read_bytes()
+
+    def close(self) -> None:
+        """Remove the build's temporary folder."""
+        if self.model.workdir is not None:
+            shutil.rmtree(self.model.workdir, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -46,7 +69,14 @@ class FileWrite:
     car_name: str
 
 
+def _workdir() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="drtasks-car-zip-"))
+    atexit.register(shutil.rmtree, path, True)  # also after a failure that skipped close()
+    return path
+
+
 def from_s3(settings: Settings) -> CarModel:
+    """The chosen checkpoint's graph, streamed to a temporary file and proven against its ETag, and its metadata."""
     source = targets.source_location(settings)
     client = make_client(source)
     model = SourceModel.load(client, source)
@@ -55,11 +85,18 @@ def from_s3(settings: Settings) -> CarModel:
     missing = model.missing([checkpoint.frozen_graph, "model/model_metadata.json"])
     if missing:
         raise DrtasksError("cannot build the car archive, missing: " + ", ".join(source.key(key) for key in missing))
-    with s3_errors(source):
-        pb = client.get_object(Bucket=source.bucket, Key=source.key(checkpoint.frozen_graph))["Body"].read()
-        metadata = client.get_object(Bucket=source.bucket, Key=source.key("model/model_metadata.json"))["Body"].read()
+    info = model.objects[checkpoint.frozen_graph]
+    workdir = _workdir()
+    try:
+        graph = workdir / "graph.pb"
+        download_proven(client, source, SourceObject(source.bucket, info.key, info.size, info.etag), graph)
+        with s3_errors(source):
+            metadata = client.get_object(Bucket=source.bucket, Key=source.key("model/model_metadata.json"))["Body"].read()
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
     origin = f"{source.url}/{checkpoint.frozen_graph} (checkpoint {checkpoint.name}; {choice.reason})"
-    return CarModel(pb, metadata, origin, checkpoint.frozen_graph.rsplit("/", 1)[-1])
+    return CarModel(graph, metadata, origin, checkpoint.frozen_graph.rsplit("/", 1)[-1], workdir)
 
 
 def from_container(name: str | None) -> CarModel:
@@ -87,19 +124,58 @@ def gather(settings: Settings, source: str, container: str | None) -> CarModel:
     return from_s3(settings)
 
 
+def car_members(model: CarModel) -> list[tuple[str, Any, int]]:
+    """(name, content, size) of what the archive holds: the graph as agent/model.pb, the metadata at the root."""
+    graph: Any = model.pb if isinstance(model.pb, bytes) else model.pb.open("rb")
+    return [(PB_MEMBER, graph, model.pb_size), (METADATA_MEMBER, model.metadata, len(model.metadata))]
+
+
 def build(model: CarModel) -> CarArchive:
-    """The archive, once the metadata is one the car loads and the graph is the one it describes."""
+    """The archive, once the metadata is one the car loads and the graph is the one it describes.
+
+    The graph is checked from its file (its weights are skipped, not read), then streamed once into
+    the archive file, hashed as it passes; the archive is checked as it is written.
+    """
     validate_metadata(model.metadata, "model_metadata.json")
-    spec = check_model(model.metadata, model.pb, graph_name=model.pb_name, for_car=True)
-    data = build_car_archive(model.pb, model.metadata)
-    return CarArchive(data, validate_car_archive(data, "car archive"), model, spec)
+    if model.pb_size == 0:
+        raise DrtasksError("the frozen graph (.pb) is empty")
+    try:
+        spec = check_model(model.metadata, model.pb, graph_name=model.pb_name, for_car=True)
+        workdir = model.workdir or _workdir()
+        if model.workdir is None:
+            model = replace(model, workdir=workdir)
+        path = workdir / "car.tar.gz"
+        members = car_members(model)
+        try:
+            with path.open("wb") as out:
+                built = write_car_archive(members, out, "car archive")
+        finally:
+            for _name, content, _size in members:
+                if not isinstance(content, bytes):
+                    content.close()
+        if isinstance(model.pb, Path):
+            model.pb.unlink(missing_ok=True)  # in the archive now; the copy need not stay
+    except BaseException:
+        if model.workdir is not None:
+            shutil.rmtree(model.workdir, ignore_errors=True)
+        raise
+    return CarArchive(path, built.size, built.md5, built.sha256, built.members, model, spec)
 
 
 def plan_upload(archive: CarArchive, target: S3Location, key: str = CAR_FILE) -> tuple[Plan, Any]:
-    """The one-object plan for s3://<bucket>/<prefix>/<key> (DRfC's carfile.tar.gz by default)."""
+    """The one-object plan for s3://<bucket>/<prefix>/<key> (DRfC's carfile.tar.gz by default).
+
+    The archive goes up from its file like any file of this machine (in parts when large); an
+    object drtasks wrote from the same archive bytes is "unchanged" (its source-ETag metadata).
+    """
     client = make_client(target)
-    item = ManifestItem(key, content=archive.data)
-    entry = compare(item, list_target(client, target).get(key), lambda _info: None)
+    item = ManifestItem(key, local=LocalFile(archive.path, archive.size, archive.md5))
+
+    def source_etag_of(info: ObjectInfo) -> str | None:
+        with s3_errors(target):
+            return client.head_object(Bucket=target.bucket, Key=info.key).get("Metadata", {}).get(SOURCE_ETAG_METADATA)
+
+    entry = compare(item, list_target(client, target).get(key), source_etag_of)
     return Plan(target, target, [entry], title="car-zip"), client
 
 
@@ -113,11 +189,22 @@ def output_path(output: str, model_name: str) -> Path:
     return path
 
 
+def _sha256_of(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(4 << 20):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
 def plan_file(archive: CarArchive, path: Path) -> FileWrite:
     name = car_model_name(path.name)
     if not path.exists():
         return FileWrite(path, Action.ADD, "new", name)
-    if hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(archive.data).digest():
+    if path.stat().st_size == archive.size and _sha256_of(path) == archive.sha256:
         return FileWrite(path, Action.UNCHANGED, "same content", name)
     return FileWrite(path, Action.REPLACE, "content differs", name)
 
@@ -126,7 +213,9 @@ def write_file(write: FileWrite, archive: CarArchive) -> None:
     partial = write.path.with_name(write.path.name + ".part")
     try:
         write.path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(archive.data)
+        shutil.copyfile(archive.path, partial)
+        if partial.stat().st_size != archive.size:
+            raise OSError(0, "the copy is short")
         partial.replace(write.path)  # never leave a half-written archive under the final name
     except OSError as error:
         with contextlib.suppress(OSError):

@@ -54,12 +54,12 @@ class CarZipPlan(StepPlan):
             rows += [Row(r.action, self.upload.target.key(r.what), r.source_size, r.target_size, r.reason) for r in plan_rows(self.upload)]
         if self.file_write is not None:
             write = self.file_write
-            rows.append(Row(write.action.value, str(write.path), len(self.archive.data), reason=f"{write.reason}; the car will name the model '{write.car_name}'"))
+            rows.append(Row(write.action.value, str(write.path), self.archive.size, reason=f"{write.reason}; the car will name the model '{write.car_name}'"))
         return rows
 
     def summary(self) -> dict[str, Any]:
         return {
-            "archive_bytes": len(self.archive.data),
+            "archive_bytes": self.archive.size,
             "members": len(self.archive.members),
             "upload": self.upload.items[0].action.value if self.upload else None,
             "file": self.file_write.action.value if self.file_write else None,
@@ -68,7 +68,7 @@ class CarZipPlan(StepPlan):
     def summary_line(self) -> str:
         spec = self.archive.spec
         line = (
-            f"Archive: {human(len(self.archive.data))}, checked: one .pb, metadata at the root, "
+            f"Archive: {human(self.archive.size)}, checked: one .pb, metadata at the root, "
             f"under the car's 200 MB limit; the graph has the {', '.join(spec.sensors)} input{'s' if len(spec.sensors) > 1 else ''} "
             f"and a {spec.algorithm} policy of {spec.outputs} output{'s' if spec.outputs != 1 else ''}, as the metadata says."
         )
@@ -111,6 +111,9 @@ class CarZipPlan(StepPlan):
         where = f"{self.upload.target.url}/{self.key}" if self.upload is not None else ""
         return StepResult(self.step, "done", "; ".join(done) or "nothing to do", checks, where=where)
 
+    def close(self) -> None:
+        self.archive.close()  # the archive's temporary file
+
 
 def plan_car_zip_step(context: StepContext) -> CarZipPlan:
     options: CarZipOptions = context.options or CarZipOptions()
@@ -122,11 +125,19 @@ def plan_car_zip_step(context: StepContext) -> CarZipPlan:
     if not upload and not output:
         raise DrtasksError("--no-upload needs --output FILE: otherwise the archive would go nowhere")
     archive = flow.build(flow.gather(settings, source, container))
+    try:
+        return _plan_with(archive, options, settings, upload, output)
+    except BaseException:
+        archive.close()
+        raise
+
+
+def _plan_with(archive: flow.CarArchive, options: CarZipOptions, settings: Any, upload: bool, output: str | None) -> CarZipPlan:
     car_run = None
     if options.verify:
         from drtasks.carzip.verify import run_like_the_car
 
-        car_run = run_like_the_car(archive.data)
+        car_run = run_like_the_car(archive.read_bytes())
     key, model_name = flow.CAR_FILE, options.name or settings.get("DR_UPLOAD_S3_PREFIX") or "model"
     if options.drfc_names:
         model_name = targets.source_location(settings).prefix
