@@ -177,7 +177,7 @@ def _stream_errors() -> tuple[type[BaseException], ...]:
     return (ResponseStreamingError, IncompleteReadError, ReadTimeoutError, HTTPError, ConnectionError, TimeoutError)
 
 
-def _read_exactly(body: Any, size: int) -> bytes:
+def read_exactly(body: Any, size: int) -> bytes:
     """Up to ``size`` bytes; fewer when the body ends or breaks (the caller reads again)."""
     chunks: list[bytes] = []
     remaining = size
@@ -191,6 +191,9 @@ def _read_exactly(body: Any, size: int) -> bytes:
     except _stream_errors():
         pass
     return b"".join(chunks)
+
+
+_read_exactly = read_exactly
 
 
 def _error_code(error: BaseException) -> str:

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import tarfile
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ from drtasks.carzip.archive import (
     car_model_name,
     validate_car_archive,
     validate_metadata,
+    write_car_archive,
 )
 from drtasks.errors import DrtasksError
 
@@ -242,3 +244,32 @@ def test_names_the_car_would_show_as_empty_are_refused() -> None:
         car_model_name(".tar.gz")
     with pytest.raises(DrtasksError, match="nothing usable"):
         archive_file_name("...")
+
+
+def test_an_archive_is_written_from_a_stream_in_little_memory_and_describes_itself(tmp_path: Any) -> None:
+    import tracemalloc
+    from pathlib import Path
+
+    graph = Path(tmp_path) / "graph.pb"
+    graph.write_bytes(PB * 20_000)  # 3.7 MB
+    size = graph.stat().st_size
+    out_path = Path(tmp_path) / "car.tar.gz"
+    tracemalloc.start()
+    try:
+        with graph.open("rb") as source, out_path.open("wb") as out:
+            built = write_car_archive([("agent/model.pb", source, size), ("model_metadata.json", DISCRETE, len(DISCRETE))], out)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    data = out_path.read_bytes()
+    assert data == build_car_archive(graph.read_bytes(), DISCRETE)  # the same bytes, streamed or not
+    assert built.size == len(data)
+    assert built.md5 == hashlib.md5(data).hexdigest() and built.sha256 == hashlib.sha256(data).hexdigest()
+    assert built.members == archive_members(data)
+    assert peak < 3_000_000  # about one copy buffer, not the member
+
+
+def test_a_member_that_gives_fewer_or_more_bytes_than_announced_is_refused() -> None:
+    for size in (len(PB) + 1, len(PB) - 1):
+        with pytest.raises(DrtasksError, match="agent/model.pb"):
+            write_car_archive([("agent/model.pb", io.BytesIO(PB), size), ("model_metadata.json", DISCRETE, len(DISCRETE))], io.BytesIO())

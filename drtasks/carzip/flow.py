@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from drtasks.carzip.archive import METADATA_MEMBER, PB_MEMBER, ArchiveMember, archive_file_name, car_model_name, validate_metadata, write_car_archive
+from drtasks.carzip.archive import METADATA_MEMBER, PB_MEMBER, ArchiveMember, BuiltArchive, archive_file_name, car_model_name, validate_metadata, write_car_archive
+from drtasks.carzip.stream import GraphFeed, ReadAgain, S3Graph, graph_part_size, whole_md5
 from drtasks.checkpoint_choice import choose_for
 from drtasks.config import targets
 from drtasks.config.settings import Settings
@@ -21,14 +22,15 @@ from drtasks.model import SourceModel
 from drtasks.model_check import ModelSpec, check_model
 from drtasks.plan import SOURCE_ETAG_METADATA, Action, Plan, compare, list_target
 from drtasks.s3 import ObjectInfo, S3Location, make_client, s3_errors
-from drtasks.transfer import download_proven
+from drtasks.transfer import TransferConfig
 
 CAR_FILE = "carfile.tar.gz"  # DRfC's key below the upload prefix
+READ_ATTEMPTS = TransferConfig().read_attempts
 
 
 @dataclass(frozen=True)
 class CarModel:
-    pb: "bytes | Path"  # the graph's bytes (container), or a file holding them (S3, streamed there)
+    pb: "bytes | S3Graph"  # the graph's bytes (container), or the S3 object read while the archive is written
     metadata: bytes
     origin: str  # one line for people: where the graph came from and why that one
     pb_name: str = "model.pb"  # the graph's file name where it came from, for messages
@@ -36,7 +38,7 @@ class CarModel:
 
     @property
     def pb_size(self) -> int:
-        return self.pb.stat().st_size if isinstance(self.pb, Path) else len(self.pb)
+        return self.pb.source.size if isinstance(self.pb, S3Graph) else len(self.pb)
 
 
 @dataclass
@@ -76,7 +78,7 @@ def _workdir() -> Path:
 
 
 def from_s3(settings: Settings) -> CarModel:
-    """The chosen checkpoint's graph, streamed to a temporary file and proven against its ETag, and its metadata."""
+    """The chosen checkpoint's graph (read when the archive is written) and its metadata."""
     source = targets.source_location(settings)
     client = make_client(source)
     model = SourceModel.load(client, source)
@@ -86,17 +88,11 @@ def from_s3(settings: Settings) -> CarModel:
     if missing:
         raise DrtasksError("cannot build the car archive, missing: " + ", ".join(source.key(key) for key in missing))
     info = model.objects[checkpoint.frozen_graph]
-    workdir = _workdir()
-    try:
-        graph = workdir / "graph.pb"
-        download_proven(client, source, SourceObject(source.bucket, info.key, info.size, info.etag), graph)
-        with s3_errors(source):
-            metadata = client.get_object(Bucket=source.bucket, Key=source.key("model/model_metadata.json"))["Body"].read()
-    except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise
+    with s3_errors(source):
+        metadata = client.get_object(Bucket=source.bucket, Key=source.key("model/model_metadata.json"))["Body"].read()
     origin = f"{source.url}/{checkpoint.frozen_graph} (checkpoint {checkpoint.name}; {choice.reason})"
-    return CarModel(graph, metadata, origin, checkpoint.frozen_graph.rsplit("/", 1)[-1], workdir)
+    graph = S3Graph(client, source, SourceObject(source.bucket, info.key, info.size, info.etag))
+    return CarModel(graph, metadata, origin, checkpoint.frozen_graph.rsplit("/", 1)[-1])
 
 
 def from_container(name: str | None) -> CarModel:
@@ -124,42 +120,62 @@ def gather(settings: Settings, source: str, container: str | None) -> CarModel:
     return from_s3(settings)
 
 
-def car_members(model: CarModel) -> list[tuple[str, Any, int]]:
+def car_members(model: CarModel, graph: Any) -> list[tuple[str, Any, int]]:
     """(name, content, size) of what the archive holds: the graph as agent/model.pb, the metadata at the root."""
-    graph: Any = model.pb if isinstance(model.pb, bytes) else model.pb.open("rb")
     return [(PB_MEMBER, graph, model.pb_size), (METADATA_MEMBER, model.metadata, len(model.metadata))]
 
 
 def build(model: CarModel) -> CarArchive:
     """The archive, once the metadata is one the car loads and the graph is the one it describes.
 
-    The graph is checked from its file (its weights are skipped, not read), then streamed once into
-    the archive file, hashed as it passes; the archive is checked as it is written.
+    A graph in S3 is read once, straight into the archive being written (and into a file for the
+    graph check, which skips its weights), hashed against its ETag as it passes; the archive is
+    checked as it is written. Nothing is read back.
     """
     validate_metadata(model.metadata, "model_metadata.json")
     if model.pb_size == 0:
         raise DrtasksError("the frozen graph (.pb) is empty")
+    workdir = _workdir()
+    model = replace(model, workdir=workdir)
+    path = workdir / "car.tar.gz"
     try:
-        spec = check_model(model.metadata, model.pb, graph_name=model.pb_name, for_car=True)
-        workdir = model.workdir or _workdir()
-        if model.workdir is None:
-            model = replace(model, workdir=workdir)
-        path = workdir / "car.tar.gz"
-        members = car_members(model)
-        try:
+        if isinstance(model.pb, S3Graph):
+            built, graph_file = _write_from_s3(model, model.pb, path)
+            spec = check_model(model.metadata, graph_file, graph_name=model.pb_name, for_car=True)
+            graph_file.unlink()
+        else:
+            spec = check_model(model.metadata, model.pb, graph_name=model.pb_name, for_car=True)
             with path.open("wb") as out:
-                built = write_car_archive(members, out, "car archive")
-        finally:
-            for _name, content, _size in members:
-                if not isinstance(content, bytes):
-                    content.close()
-        if isinstance(model.pb, Path):
-            model.pb.unlink(missing_ok=True)  # in the archive now; the copy need not stay
+                built = write_car_archive(car_members(model, model.pb), out, "car archive")
     except BaseException:
-        if model.workdir is not None:
-            shutil.rmtree(model.workdir, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
         raise
     return CarArchive(path, built.size, built.md5, built.sha256, built.members, model, spec)
+
+
+def _write_from_s3(model: CarModel, graph: S3Graph, path: Path, attempts: int = READ_ATTEMPTS) -> tuple[BuiltArchive, Path]:
+    """Write the archive while the graph is read; read again (and write again) when its bytes are not proven."""
+    assert model.workdir is not None
+    part_size = graph_part_size(graph)
+    copy = model.workdir / "graph.pb"
+    problem = ""
+    for _attempt in range(attempts):
+        with copy.open("wb") as copied, path.open("wb") as out:
+            feed = GraphFeed(graph, copied, part_size)
+            try:
+                built = write_car_archive(car_members(model, feed), out, "car archive")
+            except ReadAgain as again:
+                problem = str(again)
+                continue
+            finally:
+                feed.close()
+        verdict = feed.proven()
+        if verdict is None:
+            verdict = whole_md5(graph) == feed.digest.whole.hexdigest()
+        if verdict:
+            return built, copy
+        problem = feed.problem or "the bytes read do not match the object's checksum"
+    raise DrtasksError(f"{graph.url}: {problem} on {attempts} reads; nothing was written")
 
 
 def plan_upload(archive: CarArchive, target: S3Location, key: str = CAR_FILE) -> tuple[Plan, Any]:

@@ -101,9 +101,10 @@ class CarZipPlan(StepPlan):
         done: list[str] = []
         checks = []
         if self.upload is not None and self.upload.changes:
-            from drtasks.transfer import apply
+            from drtasks.transfer import TransferConfig, apply
 
-            checks = apply(self.upload, self.client, self.client)
+            # One archive from a local file: 4 parts in flight keep memory low (the car's limit is 200 MB).
+            checks = apply(self.upload, self.client, self.client, TransferConfig(max_concurrency=4))
             done.append(f"uploaded {self.upload.target.url}/{self.key}")
         if self.file_write is not None and self.file_write.action is not Action.UNCHANGED:
             flow.write_file(self.file_write, self.archive)
