@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import struct
 import tarfile
 import zlib
+from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -35,6 +38,7 @@ FIXED_MTIME = 946_684_800  # 2000-01-01T00:00:00Z
 
 ARCHIVE_SUFFIX = ".tar.gz"
 GZIP_LEVEL = 6
+UPLOAD_PART = 8 * 1024 * 1024  # the transfer executor's part size: the archive is hashed in its parts
 
 
 @dataclass(frozen=True)
@@ -73,21 +77,34 @@ def _regular_member(name: str, size: int) -> tarfile.TarInfo:
 
 @dataclass(frozen=True)
 class BuiltArchive:
-    """What writing an archive proved: its members as written, and the archive's own size and checksums."""
+    """What writing an archive proved: its members as written, the archive's size, SHA-256 and the
+    MD5 of each ``part_size`` part (its ETag uploaded in those parts), all taken as it was written."""
 
     members: list[ArchiveMember]
     size: int
-    md5: str
     sha256: str
+    part_size: int
+    part_md5s: tuple[str, ...]
+
+    @property
+    def etag(self) -> str:
+        """The ETag S3 gives the archive uploaded in ``part_size`` parts (a plain MD5 for one part)."""
+        if len(self.part_md5s) == 1:
+            return self.part_md5s[0]
+        digest = hashlib.md5(b"".join(bytes.fromhex(h) for h in self.part_md5s), usedforsecurity=False)
+        return f"{digest.hexdigest()}-{len(self.part_md5s)}"
 
 
 class _ArchiveOut:
-    """The archive's bytes on their way out: hashed, counted, and held to the car's limit as they grow."""
+    """The archive's bytes on their way out: hashed (SHA-256, and MD5 per upload part), counted, and
+    held to the car's limit as they grow."""
 
-    def __init__(self, out: BinaryIO, source: str) -> None:
-        self.out, self.source = out, source
-        self.md5 = hashlib.md5(usedforsecurity=False)
+    def __init__(self, out: BinaryIO, source: str, part_size: int) -> None:
+        self.out, self.source, self.part_size = out, source, part_size
         self.sha256 = hashlib.sha256()
+        self.parts: list[str] = []
+        self._part = hashlib.md5(usedforsecurity=False)
+        self._in_part = 0
         self.size = 0
 
     def write(self, data: bytes) -> None:
@@ -96,37 +113,93 @@ class _ArchiveOut:
         self.size += len(data)
         if self.size >= CAR_UPLOAD_LIMIT_BYTES:
             raise DrtasksError(f"{self.source}: over {CAR_UPLOAD_LIMIT_BYTES:,} bytes, the car accepts uploads under {CAR_UPLOAD_LIMIT_BYTES:,}")
-        self.md5.update(data)
         self.sha256.update(data)
+        view = memoryview(data)
+        while view:
+            taken = view[: self.part_size - self._in_part]
+            self._part.update(taken)
+            self._in_part += len(taken)
+            view = view[len(taken) :]
+            if self._in_part == self.part_size:
+                self.parts.append(self._part.hexdigest())
+                self._part, self._in_part = hashlib.md5(usedforsecurity=False), 0
         self.out.write(data)
+
+    def part_md5s(self) -> tuple[str, ...]:
+        return tuple(self.parts + ([self._part.hexdigest()] if self._in_part or not self.parts else []))
+
+
+GZIP_BLOCK = 4 * 1024 * 1024
+_WINDOW = 32 * 1024  # deflate's whole window: a block primed with it compresses as one stream would
+
+
+def _deflate(block: Any, dictionary: bytes, level: int, final: bool) -> bytes:
+    if dictionary:
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, 8, zlib.Z_DEFAULT_STRATEGY, dictionary)
+    else:
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(block) + compressor.flush(zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH)
 
 
 class _Gzip:
-    """Tar bytes in, gzip out: byte for byte what ``gzip.compress(tar, 6, mtime=0)`` gives, in a stream.
+    """Tar bytes in, one gzip stream out, its deflate data compressed in blocks on every core.
 
-    The header carries no file name and no time, so the same members always give the same bytes.
+    Each 4 MiB block is compressed on its own, primed with the 32 KiB before it, and all but the
+    last end on a byte boundary (a sync flush), as pigz does: the output depends only on the input,
+    never on timing or the number of threads, so the same members always give the same bytes; any
+    gzip reader reads it as one stream. The header carries no file name and no time.
     """
 
     def __init__(self, out: _ArchiveOut, level: int = GZIP_LEVEL) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         self.out = out
-        self.compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+        self.level = level
         self.crc = 0
         self.size = 0
+        self._pieces: list[Any] = []  # what arrived since the last full block
+        self._held = 0
+        self._tail = b""
+        self._workers = max(1, min(4, os.cpu_count() or 1))
+        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="drtasks-gzip")  # zlib lets go of the GIL
+        self._pending: deque[Future[bytes]] = deque()
         xfl = 2 if level == 9 else 4 if level == 1 else 0
-        out.write(b"\x1f\x8b\x08\x00" + struct.pack("<L", 0) + bytes((xfl, 3)))  # OS 3 (Unix), as Python 3.11 writes it
+        out.write(b"\x1f\x8b\x08\x00" + struct.pack("<L", 0) + bytes((xfl, 3)))  # no time; OS 3 (Unix)
 
     def write(self, data: bytes) -> int:
         self.crc = zlib.crc32(data, self.crc)
         self.size += len(data)
-        self.out.write(self.compressor.compress(data))
+        self._pieces.append(data)
+        self._held += len(data)
+        if self._held > GZIP_BLOCK:  # more follows the full blocks: none of them is the last
+            joined = memoryview(b"".join(self._pieces))
+            whole = (len(joined) - 1) // GZIP_BLOCK * GZIP_BLOCK
+            for start in range(0, whole, GZIP_BLOCK):
+                self._submit(joined[start : start + GZIP_BLOCK], final=False)
+            rest = joined[whole:]
+            self._pieces, self._held = [bytes(rest)], len(rest)  # a copy: a view would pin the whole join
         return len(data)
+
+    def _submit(self, block: Any, final: bool) -> None:
+        self._pending.append(self._pool.submit(_deflate, block, self._tail, self.level, final))
+        self._tail = bytes(block[-_WINDOW:])
+        while len(self._pending) > (0 if final else self._workers + 1):
+            self.out.write(self._pending.popleft().result())  # in order: memory stays a few blocks
 
     def tell(self) -> int:
         return self.size
 
     def close(self) -> None:
-        self.out.write(self.compressor.flush())
-        self.out.write(struct.pack("<LL", self.crc, self.size & 0xFFFFFFFF))
+        try:
+            self._submit(b"".join(self._pieces), final=True)
+            self.out.write(struct.pack("<LL", self.crc, self.size & 0xFFFFFFFF))
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        for future in self._pending:
+            future.cancel()
+        self._pool.shutdown(wait=True)
 
 
 class _Hashed:
@@ -156,13 +229,15 @@ def check_member_names(names: list[str], source: str) -> None:
         raise DrtasksError(f"{source}: a member appears twice")
 
 
-def write_car_archive(members: "list[tuple[str, bytes | BinaryIO, int]]", out: BinaryIO, source: str = "car archive") -> BuiltArchive:
+def write_car_archive(
+    members: "list[tuple[str, bytes | BinaryIO, int]]", out: BinaryIO, source: str = "car archive", part_size: int = UPLOAD_PART
+) -> BuiltArchive:
     """Stream ``members`` (name, content, size) into a deterministic ``.tar.gz`` written to ``out``.
 
     Checked once, as it is written: the member names (exactly one ``.pb``, the metadata at the root,
     which must hold an action space), each member's length, the car's size limit. Each member is
     hashed as it passes, and so is the archive: the result is the table of contents and the
-    archive's size, MD5 and SHA-256, without reading anything back.
+    archive's size, SHA-256 and part MD5s (for its upload), without reading anything back.
     """
     check_member_names([name for name, _content, _size in members], source)
     for name, content, _size in members:
@@ -170,21 +245,24 @@ def write_car_archive(members: "list[tuple[str, bytes | BinaryIO, int]]", out: B
             if not isinstance(content, bytes):
                 raise TypeError("the metadata member is read whole: pass its bytes")
             validate_metadata(content, f"{source}: {METADATA_MEMBER}")
-    sink = _ArchiveOut(out, source)
+    sink = _ArchiveOut(out, source, part_size)
     stream = _Gzip(sink)
     rows: list[ArchiveMember] = []
-    with tarfile.open(fileobj=stream, mode="w", format=tarfile.USTAR_FORMAT, copybufsize=1 << 20) as tar:  # type: ignore[call-overload]
-        for name, content, size in members:
-            hashed = _Hashed(content)
-            try:
-                tar.addfile(_regular_member(name, size), hashed)
-            except OSError as error:  # tarfile: the content ended before its size
-                raise DrtasksError(f"{source}: {name} gave fewer than its {size:,} bytes ({error})") from None
-            if hashed.read(1):
-                raise DrtasksError(f"{source}: {name} holds more than its {size:,} bytes")
-            rows.append(ArchiveMember(name, size, hashed.sha256.hexdigest()))
-    stream.close()
-    return BuiltArchive(rows, sink.size, sink.md5.hexdigest(), sink.sha256.hexdigest())
+    try:
+        with tarfile.open(fileobj=stream, mode="w", format=tarfile.USTAR_FORMAT, copybufsize=4 << 20) as tar:  # type: ignore[call-overload]
+            for name, content, size in members:
+                hashed = _Hashed(content)
+                try:
+                    tar.addfile(_regular_member(name, size), hashed)
+                except OSError as error:  # tarfile: the content ended before its size
+                    raise DrtasksError(f"{source}: {name} gave fewer than its {size:,} bytes ({error})") from None
+                if hashed.read(1):
+                    raise DrtasksError(f"{source}: {name} holds more than its {size:,} bytes")
+                rows.append(ArchiveMember(name, size, hashed.sha256.hexdigest()))
+        stream.close()
+    finally:
+        stream.discard()
+    return BuiltArchive(rows, sink.size, sink.sha256.hexdigest(), part_size, sink.part_md5s())
 
 
 def build_car_archive(pb_bytes: bytes, metadata_bytes: bytes) -> bytes:

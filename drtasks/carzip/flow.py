@@ -47,11 +47,13 @@ class CarArchive:
 
     path: Path
     size: int
-    md5: str
+    etag: str  # what S3 answers for it uploaded in part_size parts
     sha256: str
     members: list[ArchiveMember]
     model: CarModel
     spec: ModelSpec  # what the metadata promises, checked against the graph
+    part_size: int = 0
+    part_md5s: tuple[str, ...] = ()
 
     def read_bytes(self) -> bytes:
         """The archive's bytes (for the few callers that need them whole: --verify, car-push)."""
@@ -150,7 +152,7 @@ def build(model: CarModel) -> CarArchive:
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
-    return CarArchive(path, built.size, built.md5, built.sha256, built.members, model, spec)
+    return CarArchive(path, built.size, built.etag, built.sha256, built.members, model, spec, built.part_size, built.part_md5s)
 
 
 def _write_from_s3(model: CarModel, graph: S3Graph, path: Path, attempts: int = READ_ATTEMPTS) -> tuple[BuiltArchive, Path]:
@@ -185,7 +187,7 @@ def plan_upload(archive: CarArchive, target: S3Location, key: str = CAR_FILE) ->
     object drtasks wrote from the same archive bytes is "unchanged" (its source-ETag metadata).
     """
     client = make_client(target)
-    item = ManifestItem(key, local=LocalFile(archive.path, archive.size, archive.md5))
+    item = ManifestItem(key, local=LocalFile(archive.path, archive.size, archive.etag, archive.part_size, archive.part_md5s))
 
     def source_etag_of(info: ObjectInfo) -> str | None:
         with s3_errors(target):

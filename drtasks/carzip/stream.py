@@ -58,6 +58,7 @@ class GraphFeed:
         self._queue: queue.Queue[Any] = queue.Queue(QUEUED)
         self._stop = threading.Event()
         self._pending = memoryview(b"")
+        self._front: list[Any] = []  # an item taken from the queue and not used yet
         self._ended = False
         self.problem = ""
         self._thread = threading.Thread(target=self._produce, name="drtasks-graph-read", daemon=True)
@@ -102,12 +103,17 @@ class GraphFeed:
 
     def read(self, size: int = -1) -> bytes:
         wanted = size if size >= 0 else self.graph.source.size
+        if not self._pending and not self._ended:
+            item = self._queue.get()
+            if isinstance(item, bytes) and len(item) == wanted:
+                return item  # the usual case: the writer asks for what one read gave
+            self._queue_front(item)
         out = bytearray()
         while len(out) < wanted:
             if not self._pending:
                 if self._ended:
                     break
-                item = self._queue.get()
+                item = self._front.pop() if self._front else self._queue.get()
                 if item is _END:
                     self._ended = True
                     if self.problem:
@@ -121,6 +127,9 @@ class GraphFeed:
             out += take
             self._pending = self._pending[len(take) :]
         return bytes(out)
+
+    def _queue_front(self, item: Any) -> None:
+        self._front.append(item)
 
     def close(self) -> None:
         """Stop the reading thread (after a failure of the writer too) and wait for it."""
