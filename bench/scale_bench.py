@@ -100,6 +100,13 @@ class ScaleBench(Bench):
     car: dict[str, str] = field(default_factory=dict)
 
     # -- setup ----------------------------------------------------------------------------
+    def _child_env(self) -> dict[str, str]:
+        """As upload_bench's, with Python's bytecode cache on: an installed drtasks has its bytecode,
+        a machine that sets PYTHONDONTWRITEBYTECODE would compile every module of every run."""
+        env = super()._child_env()
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        return env
+
     def start(self) -> None:  # type: ignore[override]
         for name in ("a", "b"):
             self.servers[name] = S3Server().start(self.root / f"s3-{name}")
