@@ -47,9 +47,10 @@ from tests.fakes.car_server import FakeCar  # noqa: E402
 PROFILE = "bench-car"
 BUCKET, MODEL_PREFIX, NAME = "training", "rl-deepracer-sagemaker", "bench-model"
 PASSWORD_ENV, PASSWORD = "DR_CAR_PASSWORD", "bench-car-password"
-CASES = ("a", "b", "c", "d")
+CASES = ("a", "b", "c", "d", "e")
 TITLES = {
     "a": "drtasks car-push --from s3 (build+push)",
+    "e": "drtasks car-push --from s3 --verify",
     "b": "drtasks car-push --archive (push)",
     "c": "floor: requests login+upload",
     "d": "floor: boto3 get + tar.gz + upload",
@@ -148,6 +149,8 @@ class Bench:
         floor = [sys.executable, str(BENCH_DIR / "floor_car_push.py"), "--url", self.car.url, "--password-env", PASSWORD_ENV]
         if case == "a":
             return [*drtasks, "car-push", "--car", self.car.url, "--from", "s3", "-f"]
+        if case == "e":  # build, convert and run as the car does (OpenVINO), push
+            return [*drtasks, "car-push", "--car", self.car.url, "--from", "s3", "--verify", "-f"]
         if case == "b":
             return [*drtasks, "car-push", "--car", self.car.url, "--archive", str(self.archive), "-f"]
         if case == "c":
@@ -205,7 +208,7 @@ def report(results: dict[str, list[Run]], pb_size: int) -> None:
     def ratio(top: str, bottom: str) -> float:
         return statistics.median(t.wall / b.wall for t, b in zip(results[top], results[bottom]))
 
-    print(f"\nRatios (median of per-round ratios): a/d = {ratio('a', 'd'):.2f}x (build+push)  b/c = {ratio('b', 'c'):.2f}x (push)")
+    print(f"\nRatios (median of per-round ratios): a/d = {ratio('a', 'd'):.2f}x (build+push)  b/c = {ratio('b', 'c'):.2f}x (push)  e/a = {ratio('e', 'a'):.2f}x (what --verify adds)")
 
 
 def main(argv: list[str] | None = None) -> int:

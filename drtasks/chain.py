@@ -25,9 +25,12 @@ PLANNERS: dict[str, str] = {
     "import": "drtasks.steps.importing:plan_import_step",
     "car-zip": "drtasks.steps.carzip:plan_car_zip_step",
     "car-push": "drtasks.steps.carpush:plan_car_push_step",
+    "backup": "drtasks.steps.backup:plan_backup_step",
+    "restore": "drtasks.steps.restore:plan_restore_step",
 }
 # The order a profile's steps run in, whatever order the profile lists them in.
-STEP_ORDER = ("increment", "wipe", "upload", "import", "submit", "car-zip", "car-push")
+# A backup comes after the shipping steps (restore is a task of its own, never a profile's step).
+STEP_ORDER = ("increment", "wipe", "upload", "import", "submit", "car-zip", "car-push", "backup")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Callable, NoReturn
 
 from drtasks import __version__
-from drtasks.errors import DrtasksError
+from drtasks.errors import DrtasksError, shorten
 from drtasks.startup import pause_collection
 
 
@@ -27,18 +27,21 @@ def _fail(command: str, message: str, code: int = 2) -> NoReturn:
 
 
 def _run(command: str, body: Callable[[], None]) -> None:
+    from drtasks.secrets import install_log_redaction, redact
+
+    install_log_redaction()
     try:
         body()
     except DrtasksError as error:
-        _fail(command, error.message, error.code)
+        _fail(command, redact(error.message), error.code)
     except KeyboardInterrupt:
         _fail(command, "interrupted", 130)
     except Exception as error:
-        from drtasks.tasks.common import _first_line, _is_service_failure
+        from drtasks.tasks.common import first_line, is_service_failure
 
-        if not _is_service_failure(error):
+        if not is_service_failure(error):
             raise
-        _fail(command, f"{error.__class__.__name__}: {_first_line(error)}", 1)
+        _fail(command, f"{error.__class__.__name__}: {first_line(error)}", 1)
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ class DropIn:
             print(self.help())
             sys.exit(0)
         if rest:
-            _fail(self.name, f"unexpected argument {rest[0]!r}; usage: {self.name} {self.usage} (see --help)")
+            _fail(self.name, f"unexpected argument {shorten(rest[0])}; usage: {self.name} {self.usage} (see --help)")
         return {flag: value for flag, value in options}
 
 
@@ -126,6 +129,20 @@ UPLOAD_CAR_ZIP = DropIn(
         Switch("-f", None, "force: do not ask before writing"),
         Switch("-L", None, "upload into the local training bucket instead: s3://<DR_LOCAL_S3_BUCKET>/<model-prefix>/<model-prefix>.tar.gz"),
         Switch("-p", "PREFIX", "the model prefix (default: DR_LOCAL_S3_MODEL_PREFIX); also names the archive"),
+    ),
+)
+DOWNLOAD_MODEL = DropIn(
+    "dr-download-model",
+    "Copy a model from any S3 location (reached as the upload bucket is) into the training bucket as PREFIX: a drtasks"
+    " backup is checked against its drtasks-backup.json first; any other model is copied whole, as DRfC's sync does."
+    " A model already at PREFIX is refused unless -w (DRfC would merge into it).",
+    (
+        Switch("-s", "URL", "the model to download: s3://bucket/prefix"),
+        Switch("-t", "PREFIX", "the model prefix to download into, in DR_LOCAL_S3_BUCKET"),
+        Switch("-f", None, "force: do not ask before writing"),
+        Switch("-w", None, "wipe: replace a model already at PREFIX (what the download does not hold is deleted)"),
+        Switch("-d", None, "dry run: show the plan, write nothing"),
+        Switch("-c", None, "also copy the model's config (reward_function.py, model_metadata.json, hyperparameters.json) into $DR_DIR/custom_files"),
     ),
 )
 
@@ -186,3 +203,20 @@ def dr_upload_car_zip(argv: list[str] | None = None) -> None:
     flags = UPLOAD_CAR_ZIP.parse(sys.argv[1:] if argv is None else argv)
     upload = lambda: run_drfc_car_zip(upload=True, best="-b" in flags, prefix=flags.get("-p"), local="-L" in flags, force="-f" in flags)  # noqa: E731
     _run(command, upload)
+
+
+def dr_download_model(argv: list[str] | None = None) -> None:
+    """DRfC's dr-download-model: a model (or a drtasks backup) from S3 into the training bucket."""
+    from drtasks.tasks.backup_tasks import RestoreRequest, run_restore
+
+    pause_collection()
+    command = DOWNLOAD_MODEL.name
+    flags = DOWNLOAD_MODEL.parse(sys.argv[1:] if argv is None else argv)
+    if not flags.get("-s"):
+        _fail(command, f"no source URL to download the model from: -s s3://bucket/prefix; usage: {command} {DOWNLOAD_MODEL.usage}")
+    if not flags.get("-t"):
+        _fail(command, f"no target prefix: -t PREFIX; usage: {command} {DOWNLOAD_MODEL.usage}")
+    request = RestoreRequest(
+        flags["-s"], prefix=flags["-t"], wipe="-w" in flags, config="-c" in flags, force="-f" in flags, dry_run="-d" in flags, drfc=True
+    )
+    _run(command, lambda: run_restore(request))

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from drtasks.backup import BACKUP_MANIFEST
 from drtasks.errors import DrtasksError
 from drtasks.model import CHECKPOINT_INDEX, checkpoint_number, read_if_present
 from drtasks.s3 import ObjectInfo, S3Location, head, list_objects, make_client, s3_errors
 
-BACKUP_MANIFEST = "drtasks-backup.json"
 MAX_DEPTH = 3  # folder levels searched below the root (DRfC prefixes are usually one level)
 PROBE_CONNECT_SECONDS = 5.0
 _CHECKPOINT_FILE = re.compile(r"^(\d+)_Step-\d+\.ckpt\.")
@@ -113,16 +113,28 @@ class Shipment:
 
 @dataclass
 class Backup:
-    """A backup found by its manifest; the backup step defines the manifest, this reads what it needs."""
+    """A backup found by its manifest (``drtasks.backup`` defines it; this reads what it needs)."""
 
-    location: S3Location  # the backup's folder
+    location: S3Location | Path  # the backup's folder
     source: str | None  # s3://bucket/prefix of the model it copies
     checkpoints: list[str]
     created: Any
     manifest: dict[str, Any]
 
+    @property
+    def url(self) -> str:
+        return self.location.url if isinstance(self.location, S3Location) else str(self.location)
+
     def as_dict(self) -> dict[str, Any]:
-        return {"location": self.location.url, "endpoint": self.location.endpoint_url, "source": self.source, "checkpoints": self.checkpoints, "created": self.created}
+        endpoint = self.location.endpoint_url if isinstance(self.location, S3Location) else None
+        return {
+            "location": self.url,
+            "endpoint": endpoint,
+            "source": self.source,
+            "checkpoints": self.checkpoints,
+            "created": self.created,
+            "updated": self.manifest.get("updated"),
+        }
 
 
 @dataclass
@@ -229,51 +241,59 @@ def find_models(client: Any, location: S3Location) -> list[ModelEntry]:
 
 # --- profiles: their upload targets and backup locations ------------------------------------------
 
-# Until the backup step defines its profile keys, a profile names a backup location with these
-# variables (in its `env:` section, or anywhere a DR_* variable can be set).
-BACKUP_VARIABLES = ("DR_BACKUP_S3_BUCKET", "DR_BACKUP_S3_PREFIX", "DR_BACKUP_S3_ENDPOINT_URL", "DR_BACKUP_S3_PROFILE", "DR_BACKUP_S3_REGION")
+def backup_location(settings: Any) -> S3Location | Path | None:
+    """Where the settings keep backups (the profile's backup.to, DR_BACKUP_TO), or None."""
+    from drtasks.config import targets
+
+    return targets.backup_root(settings)
 
 
-def backup_location(settings: Any) -> S3Location | None:
-    bucket = settings.get("DR_BACKUP_S3_BUCKET")
-    if not bucket:
+def _backup_of(location: S3Location | Path, manifest: Any) -> Backup | None:
+    """What inventory shows of a manifest: ``source`` (``{"bucket", "prefix"}`` or ``"s3://..."``),
+    ``checkpoints`` (objects with a ``name``, or names), ``created``; None when it is not a JSON object."""
+    if not isinstance(manifest, dict):
         return None
-    return S3Location(
-        bucket,
-        (settings.get("DR_BACKUP_S3_PREFIX") or "").strip("/"),
-        settings.get("DR_BACKUP_S3_ENDPOINT_URL"),
-        settings.get("DR_BACKUP_S3_PROFILE"),
-        settings.get("DR_BACKUP_S3_REGION") or settings.get("DR_AWS_APP_REGION") or "us-east-1",
-    )
+    source = manifest.get("source")
+    if isinstance(source, dict) and source.get("bucket"):
+        source = f"s3://{source['bucket']}/{str(source.get('prefix') or '').strip('/')}".rstrip("/")
+    checkpoints = [c.get("name") if isinstance(c, dict) else c for c in manifest.get("checkpoints") or []]
+    return Backup(location, source if isinstance(source, str) else None, [str(c) for c in checkpoints if c], manifest.get("created"), manifest)
 
 
 def find_backups(client: Any, location: S3Location) -> list[Backup]:
-    """Every backup below ``location``: a folder whose own files include ``drtasks-backup.json``.
-
-    The hook for the backup step, which writes that manifest at the root of each backup. Read here:
-    ``source`` (``"s3://bucket/prefix"`` or ``{"bucket", "prefix"}``: the model it copies),
-    ``checkpoints`` (names, or objects with a ``name``) and ``created``; anything else is kept in
-    ``Backup.manifest``. A manifest that is not a JSON object is skipped.
-    """
+    """Every backup below ``location``: a folder whose own files include ``drtasks-backup.json``."""
     found = find_prefixes(client, location, BACKUP_MANIFEST)
     backups = []
     for folder in found:
-        manifest = _read_json(client, location.bucket, folder.prefix + BACKUP_MANIFEST)
-        if not isinstance(manifest, dict):
-            continue
-        source = manifest.get("source")
-        if isinstance(source, dict) and source.get("bucket"):
-            source = f"s3://{source['bucket']}/{str(source.get('prefix') or '').strip('/')}".rstrip("/")
-        checkpoints = [c.get("name") if isinstance(c, dict) else c for c in manifest.get("checkpoints") or []]
-        backups.append(
-            Backup(
-                location.with_prefix(folder.prefix.rstrip("/")),
-                source if isinstance(source, str) else None,
-                [str(c) for c in checkpoints if c],
-                manifest.get("created"),
-                manifest,
-            )
-        )
+        backup = _backup_of(location.with_prefix(folder.prefix.rstrip("/")), _read_json(client, location.bucket, folder.prefix + BACKUP_MANIFEST))
+        if backup is not None:
+            backups.append(backup)
+    return backups
+
+
+def find_folder_backups(root: Path, depth: int = MAX_DEPTH) -> list[Backup]:
+    """Every backup in a folder of this machine, up to ``depth`` levels below ``root``; a backup's own
+    folders are not searched."""
+    backups: list[Backup] = []
+    level = [root] if root.is_dir() else []
+    for _ in range(depth + 1):
+        following = []
+        for folder in level:
+            manifest = folder / BACKUP_MANIFEST
+            if manifest.is_file():
+                try:
+                    data = json.loads(manifest.read_bytes())
+                except (OSError, ValueError):
+                    continue
+                backup = _backup_of(folder, data)
+                if backup is not None:
+                    backups.append(backup)
+                continue
+            try:
+                following += sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
+            except OSError:
+                continue
+        level = following
     return backups
 
 
@@ -304,7 +324,7 @@ def survey_profiles(dr_dir: Path, environ: Mapping[str, str] | None = None, prof
 
     survey = Survey()
     targets_of: dict[str, tuple[S3Location, S3Location | None]] = {}
-    backup_places: dict[tuple[Any, ...], tuple[S3Location, list[str]]] = {}
+    backup_places: dict[tuple[Any, ...], tuple[S3Location | Path, list[str]]] = {}
     environ = dict(os.environ if environ is None else environ)
     names = list(profiles if profiles is not None else profile_files.available(dr_dir))
     for name in [ENV_FILES, *names]:
@@ -323,9 +343,14 @@ def survey_profiles(dr_dir: Path, environ: Mapping[str, str] | None = None, prof
         except DrtasksError:
             source = None
         targets_of[name] = (target, source)
-        place = backup_location(settings)
+        try:
+            place = backup_location(settings)
+        except DrtasksError as error:
+            survey.notes.append(f"profile {name}: backup location skipped, {error.message}")
+            place = None
         if place is not None:
-            backup_places.setdefault(_target_key(place), (place, []))[1].append(name)
+            key = _target_key(place) if isinstance(place, S3Location) else ("folder", str(place.resolve()))
+            backup_places.setdefault(key, (place, []))[1].append(name)
 
     def read_target(target: S3Location) -> Any:
         client = make_client(target, connect_timeout=PROBE_CONNECT_SECONDS)
@@ -341,12 +366,13 @@ def survey_profiles(dr_dir: Path, environ: Mapping[str, str] | None = None, prof
     distinct = {_target_key(t): t for t, _ in targets_of.values()}
     with ThreadPoolExecutor(8) as pool:
         answers = dict(zip(distinct, pool.map(lambda t: guarded(lambda: read_target(t)), distinct.values())))
-        found = list(
-            pool.map(
-                lambda item: guarded(lambda: find_backups(make_client(item[0], connect_timeout=PROBE_CONNECT_SECONDS), item[0])),
-                backup_places.values(),
-            )
-        )
+
+        def backups_at(place: S3Location | Path) -> list[Backup]:
+            if isinstance(place, Path):
+                return find_folder_backups(place)
+            return find_backups(make_client(place, connect_timeout=PROBE_CONNECT_SECONDS), place)
+
+        found = list(pool.map(lambda item: guarded(lambda: backups_at(item[0])), backup_places.values()))
     for name, (target, source) in targets_of.items():
         index, problem = answers[_target_key(target)]
         if problem:
@@ -356,7 +382,8 @@ def survey_profiles(dr_dir: Path, environ: Mapping[str, str] | None = None, prof
         survey.shipments.append(Shipment(name, target, checkpoint, source))
     for (place, names), (backups, problem) in zip(backup_places.values(), found):
         if problem:
-            survey.notes.append(f"backups at {place.url} (profile {', '.join(names)}) not read ({problem}); skipped")
+            where = place.url if isinstance(place, S3Location) else str(place)
+            survey.notes.append(f"backups at {where} (profile {', '.join(names)}) not read ({problem}); skipped")
         else:
             survey.backups += backups
     return survey

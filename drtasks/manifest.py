@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,8 +16,15 @@ from drtasks.errors import DrtasksError
 from drtasks.model import Checkpoint, SourceModel
 from drtasks.s3 import ObjectInfo, head, list_objects, s3_errors
 
-# Written after everything else, so an interrupted upload never looks complete.
+# The upload's completion markers: written after everything else, so an interrupted upload never
+# looks complete. Other writers (backup, restore) mark their own items ``final``.
 FINAL_KEYS = ("model/deepracer_checkpoints.json", "model/.coach_checkpoint", "model_metadata.json")
+
+
+def plain_key(key: str) -> bool:
+    """True when a relative key can only name a file inside its folder (no absolute, empty, '.' or '..' parts)."""
+    parts = key.split("/")
+    return bool(key) and not key.startswith("/") and "\\" not in key and "\x00" not in key and not any(part in ("", ".", "..") for part in parts)
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,10 @@ class ManifestItem:
     source: SourceObject | None = None
     content: bytes | None = None
     local: LocalFile | None = None
+    # A completion marker: removed first when data changes, written only once every data object
+    # is proven (drtasks.plan, drtasks.transfer). True is stage 1; a marker of stage 2 is written
+    # only after every marker of stage 1 (a backup's manifest after the model's own markers).
+    final: int = False
 
     @property
     def size(self) -> int:
@@ -80,10 +91,6 @@ class ManifestItem:
         if self.local:
             return self.local.md5
         return hashlib.md5(self.content or b"", usedforsecurity=False).hexdigest()
-
-    @property
-    def final(self) -> bool:
-        return self.key in FINAL_KEYS
 
 
 def _copy(model: SourceModel, relative: str, target: str | None = None) -> ManifestItem:
@@ -173,10 +180,10 @@ def upload_manifest(
     ]
     start = len(pieces.metrics_folder)
     items += [_from(info, bucket, "metrics/" + info.key[start:]) for info in pieces.metrics]
-    items += [
+    markers = [
         ManifestItem("model/deepracer_checkpoints.json", content=checkpoint_index_for(checkpoint)),
         ManifestItem("model/.coach_checkpoint", content=f"{checkpoint.name}\n".encode()),
         _copy(model, "model/model_metadata.json", target="model_metadata.json"),
     ]
-    return items
-
+    assert tuple(item.key for item in markers) == FINAL_KEYS
+    return items + [replace(item, final=True) for item in markers]

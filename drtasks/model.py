@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from drtasks.errors import DrtasksError
+from drtasks.errors import DrtasksError, shorten
 from drtasks.s3 import ObjectInfo, S3Location, list_objects
 
 CHECKPOINT_INDEX = "model/deepracer_checkpoints.json"
@@ -43,9 +43,9 @@ def read_if_present(client: Any, bucket: str, key: str) -> bytes | None:
 
 
 def checkpoint_number(name: str) -> int:
-    head = name.split("_", 1)[0]
+    head = name.split("_", 1)[0] if isinstance(name, str) else ""
     if not head.isdigit():
-        raise DrtasksError(f"checkpoint name {name!r} does not start with a number")
+        raise DrtasksError(f"checkpoint name {shorten(name)} does not start with a number")
     return int(head)
 
 
@@ -84,6 +84,11 @@ class SourceModel:
                     index = json.loads(raw)
                 except ValueError:
                     raise DrtasksError(f"{location.url}/{CHECKPOINT_INDEX} is not valid JSON") from None
+                if not isinstance(index, dict):
+                    raise DrtasksError(
+                        f"{location.url}/{CHECKPOINT_INDEX} is a JSON {type(index).__name__}, not an object"
+                        " with last_checkpoint and best_checkpoint"
+                    )
         return cls(location, objects, index)
 
     def available_numbers(self) -> list[int]:
@@ -96,7 +101,12 @@ class SourceModel:
         entry = self.index.get(f"{which}_checkpoint")
         if not isinstance(entry, dict) or not entry.get("name"):
             raise DrtasksError(f"{self.location.url}/{CHECKPOINT_INDEX} names no {which}_checkpoint")
-        return Checkpoint(checkpoint_number(entry["name"]), entry["name"], dict(entry))
+        name = entry["name"]
+        if not isinstance(name, str) or "/" in name or not name.strip():
+            raise DrtasksError(
+                f"{self.location.url}/{CHECKPOINT_INDEX}: {which}_checkpoint.name is {shorten(name)}, not a checkpoint name"
+            )
+        return Checkpoint(checkpoint_number(name), name, dict(entry))
 
     def select(self, policy: str | int) -> Checkpoint:
         """The checkpoint for 'last', 'best' or a number (best-by: drtasks.checkpoint_choice)."""

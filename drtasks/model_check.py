@@ -272,6 +272,15 @@ def _remember(path: Any, refused: str) -> None:
         pass  # a cache that cannot be written only costs a re-check next time
 
 
+def empty_checkpoint_files(model: Any, checkpoint: Any) -> list[str]:
+    """The checkpoint's data, index and meta files and frozen graph that exist but hold no byte.
+
+    They would copy and verify (the bytes match the source) and then fail where the model is loaded.
+    """
+    keys = [*checkpoint.data_files, checkpoint.frozen_graph, METADATA_KEY]
+    return [key for key in keys if key in model.objects and model.objects[key].size == 0]
+
+
 def check_checkpoint_model(client: Any, model: Any, checkpoint: Any, *, for_car: bool = False) -> None:
     """Check ``checkpoint``'s frozen graph against the model's metadata, both in S3.
 
@@ -286,6 +295,9 @@ def check_checkpoint_model(client: Any, model: Any, checkpoint: Any, *, for_car:
     missing = [location.key(key) for key in model.missing([pb_key, METADATA_KEY])]
     if missing:
         raise DrtasksError("cannot check the model, missing: " + ", ".join(missing))
+    empty = empty_checkpoint_files(model, checkpoint)
+    if empty:
+        raise DrtasksError("the model is broken, nothing was written: zero-byte " + ", ".join(location.key(key) for key in empty))
     pb, metadata = model.objects[pb_key], model.objects[METADATA_KEY]
     graph_name = pb_key.rsplit("/", 1)[-1]
     identities = [f"{info.etag}:{info.size}" for info in (pb, metadata)]

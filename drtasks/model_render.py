@@ -147,6 +147,6 @@ def inventory_table(inventory: "Inventory") -> Table:
             human(model.model_bytes),
             _when(model.last_written),
             "\n".join(shipped),
-            "\n".join(f"{b.location.url} ({len(b.checkpoints)} checkpoint{'' if len(b.checkpoints) == 1 else 's'})" for b in model.backups),
+            "\n".join(f"{b.url} ({len(b.checkpoints)} checkpoint{'' if len(b.checkpoints) == 1 else 's'})" for b in model.backups),
         )
     return table

@@ -69,6 +69,11 @@ class PlanItem:
     def final(self) -> bool:
         return bool(self.item and self.item.final)
 
+    @property
+    def stage(self) -> int:
+        """0 for data; a completion marker's stage (markers of stage 2 are written after those of stage 1)."""
+        return int(self.item.final) if self.item else 0
+
     def as_dict(self, target: S3Location) -> dict[str, Any]:
         source = self.item.source if self.item else None
         local = self.item.local if self.item else None
@@ -217,14 +222,19 @@ def list_pending_uploads(target_client: Any, target: S3Location) -> list[Pending
     return pending
 
 
-def _mark_markers(items: list[PlanItem]) -> list[PlanItem]:
-    """When data changes, markers the target holds go first and come back last."""
-    data_changes = any(i.writes and not i.final for i in items)
-    if not data_changes:
+def mark_markers(items: list[PlanItem]) -> list[PlanItem]:
+    """When data changes, markers the target holds go first and come back last.
+
+    Stages generalise it: a change at stage s (data is stage 0) removes first every marker of a
+    later stage that the target holds.
+    """
+    changed = [i.stage for i in items if i.writes]
+    if not changed:
         return items
+    lowest = min(changed)
     marked: list[PlanItem] = []
     for entry in items:
-        if entry.final and entry.target_size is not None:
+        if entry.final and entry.stage > lowest and entry.target_size is not None:
             reason = "completion marker: removed before the data changes, written last"
             if entry.action is Action.UNCHANGED:
                 reason = "completion marker (same content): removed before the data changes, written again last"
@@ -282,7 +292,7 @@ def plan_upload(
             answer = target_client.head_object(Bucket=target.bucket, Key=info.key)
         return answer.get("Metadata", {}).get(SOURCE_ETAG_METADATA)
 
-    items = _mark_markers([compare(item, existing.get(item.key), source_etag_of) for item in manifest])
+    items = mark_markers([compare(item, existing.get(item.key), source_etag_of) for item in manifest])
     by_key = {item.key: item for item in manifest}
 
     # Unfinished uploads: resume the ones that continue a planned write of the same source object.

@@ -44,8 +44,11 @@ def is_secret(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
-def redact(name: str, value: str) -> str:
-    return REDACTED if value and is_secret(name) else value
+def redact(name: str, value: str, known: Iterable[str] = ()) -> str:
+    """A value as shown: hidden when its name says secret or it is (or holds) a known secret."""
+    from drtasks.secrets import redact_value
+
+    return redact_value(name, value, known)
 
 
 def _size(row: "Row") -> str:
@@ -120,13 +123,17 @@ def print_checks(checks: list["Check"], where: str, out: Console) -> None:
     out.print(f"Verified {plural(len(checks) - len(failed), 'object')} at {where} (size and checksum of each)" + (f"; {len(failed)} failed." if failed else "."))
 
 
-def settings_rows(settings: "Settings", derived: dict[str, tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+def settings_rows(
+    settings: "Settings", derived: dict[str, tuple[str, str]] | None = None, known: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """Rows of `inv config`; ``known``: secret values to hide whatever the variable's name."""
+    known = set(known)
     rows = [
-        {"key": key, "value": redact(key, s.value), "source": str(s.origin)}
+        {"key": key, "value": redact(key, s.value, known), "source": str(s.origin)}
         for key, s in sorted(settings.values.items())
     ]
     for key, (value, source) in (derived or {}).items():
-        rows.append({"key": key, "value": redact(key, value), "source": source})
+        rows.append({"key": key, "value": redact(key, value, known), "source": source})
     return rows
 
 

@@ -91,25 +91,43 @@ def session_for(aws_profile: str | None, region: str) -> Any:
     )
 
 
-def make_client(location: S3Location, max_pool_connections: int = 16, connect_timeout: float = 60) -> Any:
+def remember_session_secrets(session: Any) -> None:
+    """Tell the redaction about the secret key and token the session signs with."""
+    from drtasks import secrets
+
+    credentials = session.get_credentials()
+    if credentials is not None:
+        secrets.remember(getattr(credentials, "secret_key", None), getattr(credentials, "token", None))
+
+
+def make_client(location: S3Location, max_pool_connections: int = 16, connect_timeout: float | None = None) -> Any:
     """An S3 client for ``location``; path-style addressing for any non-AWS endpoint.
 
-    ``connect_timeout``: shorter for probes that may meet an endpoint nobody answers.
+    ``connect_timeout``: shorter than DRTASKS_TIMEOUT for probes that may meet an endpoint nobody answers.
     """
     from botocore.config import Config
 
+    from drtasks import timeouts
+
     path_style = bool(location.endpoint_url) and "amazonaws.com" not in (location.endpoint_url or "")
+    options = timeouts.botocore_options()
+    if connect_timeout is not None:
+        options["connect_timeout"] = min(connect_timeout, options["connect_timeout"])
     config = Config(
         max_pool_connections=max_pool_connections,
-        connect_timeout=connect_timeout,
         s3={"addressing_style": "path" if path_style else "auto"},
-        retries={"max_attempts": 3, "mode": "standard"},
+        # A silent endpoint fails after a bounded time (see drtasks.timeouts), not minutes.
+        **options,
         # Not every S3-compatible server accepts the newer default checksums.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
     session = session_for(location.aws_profile, location.region)
-    client = session.client("s3", endpoint_url=location.endpoint_url or None, config=config)
+    try:
+        client = session.client("s3", endpoint_url=location.endpoint_url or None, config=config)
+    except ValueError as error:  # botocore's "Invalid endpoint"
+        raise DrtasksError(f"the S3 endpoint for {location.url} ({location.endpoint_url or 'from the AWS configuration'}): {error}") from None
+    remember_session_secrets(session)
     resume_collection()  # the heavy imports are behind us once a client exists
     return disable_expect_continue(client)
 
@@ -192,9 +210,19 @@ def s3_errors(location: S3Location) -> Iterator[None]:
     """Turn botocore's failures into one line that names the bucket and endpoint, never a traceback."""
     from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
+    from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+    from drtasks import timeouts
+
     where = f"{location.url} at {location.endpoint_url or 'AWS'}"
     try:
         yield
+    except (ReadTimeoutError, ConnectTimeoutError) as error:
+        what = "did not answer" if isinstance(error, ReadTimeoutError) else "did not accept a connection"
+        raise DrtasksError(
+            f"the S3 endpoint for {where} {what} within {timeouts.seconds():g} s ({timeouts.ATTEMPTS} tries;"
+            f" {timeouts.TIMEOUT_ENV} sets the wait)"
+        ) from None
     except EndpointConnectionError:
         raise DrtasksError(f"cannot reach the S3 endpoint for {where}: is the server running?") from None
     except NoCredentialsError:

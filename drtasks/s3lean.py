@@ -49,7 +49,15 @@ _CONTENTS = re.compile(r"<Contents>(.*?)</Contents>", re.S)
 _FIELD = re.compile(r"<(Key|Size|ETag|LastModified)>(.*?)</\1>", re.S)
 
 
-class PreconditionFailed(DrtasksError):
+class S3Refused(DrtasksError):
+    """S3 answered an error; ``s3_code`` is its code (e.g. NoSuchKey), or the HTTP status without one."""
+
+    def __init__(self, message: str, s3_code: str) -> None:
+        super().__init__(message)
+        self.s3_code = s3_code
+
+
+class PreconditionFailed(S3Refused):
     """The object is not the version named by If-Match (S3 answered 412)."""
 
 
@@ -81,10 +89,13 @@ class LeanS3:
         region: str,
         *,
         verify: Any = True,
-        timeout: float = 60.0,
+        timeout: float | None = None,
         attempts: int = ATTEMPTS,
         backoff: float = 0.2,
     ) -> None:
+        from drtasks import timeouts
+
+        timeout = timeout if timeout is not None else timeouts.seconds()
         assert location.endpoint_url
         parsed = urllib.parse.urlsplit(location.endpoint_url)
         self.location = location
@@ -99,7 +110,7 @@ class LeanS3:
         self._keys_lock = threading.Lock()
         self._hostname = parsed.hostname or ""
         self._port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        self._timeout = timeout
+        self.timeout = timeout
         self._context: Any = _tls_context(verify) if parsed.scheme == "https" else None
         # One kept-alive connection per thread and endpoint: the executor's pools bound the threads.
         self._local = threading.local()
@@ -128,7 +139,10 @@ class LeanS3:
 
         session = getattr(getattr(client, "_endpoint", None), "http_session", None)
         verify = getattr(session, "_verify", True)
-        return cls(location, credentials, client.meta.region_name or location.region, verify=verify)
+        config = client.meta.config  # the same waits and tries as the client's (drtasks.timeouts)
+        timeout = max(filter(None, (getattr(config, "connect_timeout", None), getattr(config, "read_timeout", None))), default=None)
+        attempts = (getattr(config, "retries", None) or {}).get("total_max_attempts") or ATTEMPTS
+        return cls(location, credentials, client.meta.region_name or location.region, verify=verify, timeout=timeout, attempts=attempts)
 
     def close(self) -> None:
         with self._opened_lock:
@@ -140,9 +154,9 @@ class LeanS3:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             if self._context is not None:
-                connection = http.client.HTTPSConnection(self._hostname, self._port, timeout=self._timeout, context=self._context)
+                connection = http.client.HTTPSConnection(self._hostname, self._port, timeout=self.timeout, context=self._context)
             else:
-                connection = http.client.HTTPConnection(self._hostname, self._port, timeout=self._timeout)
+                connection = http.client.HTTPConnection(self._hostname, self._port, timeout=self.timeout)
             self._local.connection = connection
             with self._opened_lock:
                 self._opened.append(connection)
@@ -201,6 +215,10 @@ class LeanS3:
                 time.sleep(random.random() * min(20.0, self.backoff * 2**attempt))
             try:
                 connection = self._connection()
+            except TimeoutError:
+                self._drop()
+                problem = "did not accept a connection"
+                continue
             except OSError:
                 self._drop()
                 problem = "unreachable"
@@ -208,7 +226,11 @@ class LeanS3:
             try:
                 connection.request(method, target, body=body or None, headers=self._signed(method, path, query, headers, payload_hash))
                 response = connection.getresponse()
-            except (http.client.HTTPException, OSError) as error:  # reset, closed before an answer, timeout
+            except TimeoutError:
+                self._drop()
+                problem = "did not answer"
+                continue
+            except (http.client.HTTPException, OSError) as error:  # reset, closed before an answer
                 self._drop()
                 problem = f"the connection broke before S3 answered {operation} ({error.__class__.__name__})"
                 continue
@@ -223,10 +245,16 @@ class LeanS3:
                 code, message = _error_fields(data)
                 code = code or str(response.status)
                 text = f"S3 refused {operation} on {where}: {code}: {message or response.reason or code}"
-                raise (PreconditionFailed if response.status == 412 else DrtasksError)(text)
+                raise (PreconditionFailed if response.status == 412 else S3Refused)(text, code)
             return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
         if problem == "unreachable":
             raise DrtasksError(f"cannot reach the S3 endpoint for {where}: is the server running?")
+        if problem.startswith("did not"):
+            from drtasks import timeouts
+
+            raise DrtasksError(
+                f"the S3 endpoint for {where} {problem} within {self.timeout:g} s ({self.attempts} tries; {timeouts.TIMEOUT_ENV} sets the wait)"
+            )
         if problem.startswith("S3 refused"):
             raise DrtasksError(problem)
         raise DrtasksError(f"S3 failure on {where}: {problem}")
@@ -307,7 +335,7 @@ class LeanS3:
             # S3 may answer 200 and put an error in the body while it copies; botocore tries those again.
             code, message = _error_fields(answer.body)
             if attempt + 1 == self.attempts or code not in ("InternalError", "SlowDown", "ServiceUnavailable", ""):
-                raise DrtasksError(f"S3 refused CopyObject on {self.where}: {code or 'no result'}: {message or 'the answer holds no ETag'}")
+                raise S3Refused(f"S3 refused CopyObject on {self.where}: {code or 'no result'}: {message or 'the answer holds no ETag'}", code)
             time.sleep(random.random() * min(20.0, self.backoff * 2 ** (attempt + 1)))
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -496,8 +496,10 @@ def seed_model(
     def put(relative: str, body: Body | str) -> None:
         bodies[f"{prefix}/{relative}" if prefix else relative] = body.encode() if isinstance(body, str) else body
 
+    # Names first, from a fresh generator: checkpoint_names() and real_model give the same ones.
+    steps = _checkpoint_steps([*numbers, *newer], rng)
     run = training_run(rng, first_checkpoint, last, numbers, best, workers=max(1, workers))
-    kept = _seed_checkpoints(put, source, numbers, newer, run, rng)
+    kept = _seed_checkpoints(put, source, numbers, newer, steps, run)
     newest = kept[max(kept)].name  # the trainer's latest save, evaluated or not
     put("model/deepracer_checkpoints.json", checkpoint_index(kept[best], kept[last]))
     put("model/.coach_checkpoint", f"{newest}\n")
@@ -552,11 +554,10 @@ def seed_model(
 
 
 def _seed_checkpoints(
-    put: Any, source: ModelFiles, numbers: list[int], newer: list[int], run: TrainingRun, rng: random.Random
+    put: Any, source: ModelFiles, numbers: list[int], newer: list[int], steps: dict[int, int], run: TrainingRun
 ) -> dict[int, SeededCheckpoint]:
     """Put every kept checkpoint's files; their entries as deepracer_checkpoints.json records them."""
     kept: dict[int, SeededCheckpoint] = {}
-    steps = _checkpoint_steps([*numbers, *newer], rng)
     last = numbers[-1]
     for number in [*numbers, *newer]:
         name = f"{number}_Step-{steps[number]}.ckpt"

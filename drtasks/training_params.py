@@ -6,7 +6,7 @@ Unlike DRfC's generator, the S3 fields name the real target bucket and prefix.
 from __future__ import annotations
 
 from drtasks.config.settings import Settings
-from drtasks.errors import DrtasksError
+from drtasks.errors import DrtasksError, shorten
 from drtasks.s3 import S3Location
 
 # training_params key -> DR_* variable. Values stay strings, as the simapp reads them.
@@ -59,26 +59,43 @@ def training_params(settings: Settings, target: S3Location, metrics_key: str = "
         "SAGEMAKER_SHARED_S3_PREFIX": target.prefix,
     }
     for name, variable in _FROM_SETTINGS.items():
-        value = settings.get(variable)
+        value = _one_line_setting(settings, variable)
         if value is not None:
             params[name] = value
     params.setdefault("DISPLAY_NAME", params.get("CAR_NAME", ""))
     params.setdefault("RACER_NAME", params.get("CAR_NAME", ""))
     if params.get("BODY_SHELL_TYPE", "deepracer") == "deepracer" and settings.get("DR_CAR_COLOR"):
-        params["CAR_COLOR"] = settings.get("DR_CAR_COLOR") or ""
+        params["CAR_COLOR"] = _one_line_setting(settings, "DR_CAR_COLOR") or ""
     race_type = params.get("RACE_TYPE", "TIME_TRIAL")
     extra = _OBJECT_AVOIDANCE if race_type == "OBJECT_AVOIDANCE" else _HEAD_TO_BOT if race_type == "HEAD_TO_BOT" else {}
     for name, variable in extra.items():
-        value = settings.get(variable)
+        value = _one_line_setting(settings, variable)
         if value is not None:
             params[name] = value
     return {key: str(value) for key, value in params.items()}
 
 
+def _control_character(value: str) -> str | None:
+    found = next((ch for ch in value if ord(ch) < 32 or ord(ch) == 127), None)
+    if found is None:
+        return None
+    return {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", "\0": "a NUL byte"}.get(found, f"the control character {found!r}")
+
+
+def _one_line_setting(settings: Settings, variable: str) -> str | None:
+    """The setting, refused (naming it and where it came from) when it would break the YAML line."""
+    value = settings.get(variable)
+    if value is not None and (what := _control_character(value)):
+        origin = settings.origin(variable)
+        where = f" ({origin})" if origin else ""
+        raise DrtasksError(f"{variable}{where} contains {what}; training_params.yaml takes one-line values")
+    return value
+
+
 def _quoted(value: str) -> str:
     """A YAML single-quoted scalar: always a string (never a bool or number), '' escapes a quote."""
-    if any(ch in value for ch in "\n\r\t"):
-        raise DrtasksError(f"a training parameter cannot span lines: {value!r}")
+    if what := _control_character(value):
+        raise DrtasksError(f"a training parameter contains {what}: {shorten(value)}")
     return "'" + value.replace("'", "''") + "'"
 
 

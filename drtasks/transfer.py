@@ -6,7 +6,7 @@ Order (so that a target never looks complete unless it is):
 3. write the data objects, each one proven (below), then delete the wipe's strays;
 4. re-check the target: every planned object is there with the proven checksum, strays are gone,
    the lease is still ours; only then
-5. write the completion markers, proven the same way.
+5. write the completion markers, proven the same way (stage by stage, ``ManifestItem.final``).
 An interrupt stops scheduling at once; nothing is written after it and the run says the target is
 partial. Put-only plans (DRoA's upload bucket) skip 1, 2 and the re-check listing: their proof is the
 answers of the writes themselves.
@@ -27,13 +27,15 @@ Transfers run on bounded pools; progress reaches the UI through callbacks only.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import math
 import threading
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from drtasks import resume
 from drtasks.errors import DrtasksError
@@ -240,8 +242,22 @@ def download_proven(
     The bytes go to ``<path>.part`` first: a file under its final name is always whole and proven.
     A short read or a mismatch is read again, up to ``attempts`` times.
     """
+    return _read_proven(client, location, source, path, attempts, on_bytes)
+
+
+def digest_proven(
+    client: Any, location: S3Location, source: SourceObject, attempts: int = 3, on_bytes: Callable[[int], None] | None = None
+) -> FileProof:
+    """The size, MD5 and SHA-256 of ``source``'s bytes, read once in order (the planned version,
+    ``IfMatch``) and proven against its ETag like a download; nothing is written."""
+    return _read_proven(client, location, source, None, attempts, on_bytes)
+
+
+def _read_proven(
+    client: Any, location: S3Location, source: SourceObject, path: "Path | None", attempts: int, on_bytes: Callable[[int], None] | None
+) -> FileProof:
     part_size = source_part_size(client, source)
-    partial = path.with_name(path.name + ".part")
+    partial = path.with_name(path.name + ".part") if path is not None else None
     problem = ""
     for _attempt in range(attempts):
         digest = SourceDigest(source.etag, source.size, part_size)
@@ -250,18 +266,27 @@ def download_proven(
         with s3_errors(location):
             body = client.get_object(Bucket=source.bucket, Key=source.key, IfMatch=f'"{source.etag}"')["Body"]
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with partial.open("wb") as handle:
+            handle = None
+            if partial is not None:
+                partial.parent.mkdir(parents=True, exist_ok=True)
+                handle = partial.open("wb")
+            try:
                 while written < source.size and (chunk := _read_exactly(body, min(4 * MiB, source.size - written))):
                     digest.update(chunk)
                     sha.update(chunk)
-                    handle.write(chunk)
+                    if handle is not None:
+                        handle.write(chunk)
                     written += len(chunk)
                     if on_bytes:
                         on_bytes(len(chunk))
+            finally:
+                if handle is not None:
+                    handle.close()
             longer = bool(_read_exactly(body, 1))
         except OSError as error:
-            partial.unlink(missing_ok=True)
+            if partial is not None:
+                with contextlib.suppress(OSError):  # a folder that cannot be made holds no partial file
+                    partial.unlink(missing_ok=True)
             raise DrtasksError(f"{path}: cannot write it ({error.strerror or error.__class__.__name__})") from None
         finally:
             body.close()
@@ -280,11 +305,14 @@ def download_proven(
                 second.close()
             verdict = again.digest() == digest.whole.digest()
         if verdict:
-            partial.replace(path)
+            if partial is not None and path is not None:
+                partial.replace(path)
             return FileProof(written, digest.whole.hexdigest(), sha.hexdigest())
         problem = "the bytes read do not match the object's checksum"
-    partial.unlink(missing_ok=True)
-    raise DrtasksError(f"s3://{source.bucket}/{source.key} at {location.endpoint_url or 'AWS'}: {problem} on {attempts} reads; {path} was not written")
+    if partial is not None:
+        partial.unlink(missing_ok=True)
+    outcome = f"{path} was not written" if path is not None else "its checksum could not be proven"
+    raise DrtasksError(f"s3://{source.bucket}/{source.key} at {location.endpoint_url or 'AWS'}: {problem} on {attempts} reads; {outcome}")
 
 
 # ---------------------------------------------------------------------------- the executor
@@ -426,14 +454,43 @@ class Transfer:
         self._finish(item, etag, "written, MD5 confirmed by the target")
 
     # -- server-side copies ----------------------------------------------------------
+    @contextmanager
+    def _copy_source_errors(self, item: ManifestItem) -> Iterator[None]:
+        """A copy refused because of its source names the source, not the target it was writing."""
+        from botocore.exceptions import ClientError
+
+        assert item.source
+        try:
+            yield
+        except ClientError as error:
+            refusal = self._source_refusal(item, _error_code(error))
+            if refusal is not None:
+                raise refusal from None
+            raise
+
+    def _source_refusal(self, item: ManifestItem, code: str) -> DrtasksError | None:
+        """The one line for a copy refused because of its source (changed or gone), else None."""
+        assert item.source
+        where = f"s3://{item.source.bucket}/{item.source.key} at {self.source.endpoint_url or 'AWS'}"
+        if code in ("PreconditionFailed", "412"):
+            return DrtasksError(f"{where} changed since the plan was made; run the command again")
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return DrtasksError(f"{where} is gone since the plan was made; nothing was copied for it")
+        return None
+
     def _copy_whole(self, item: ManifestItem) -> None:
         assert item.source
         self._check_cancel()
         lean = self._lean_side("target")
         if lean is not None:
-            etag = lean.copy_object(self.target.bucket, self._target_key(item.key), item.source.bucket, item.source.key, item.source.etag, self._metadata(item))
+            from drtasks.s3lean import S3Refused
+
+            try:
+                etag = lean.copy_object(self.target.bucket, self._target_key(item.key), item.source.bucket, item.source.key, item.source.etag, self._metadata(item))
+            except S3Refused as error:
+                raise self._source_refusal(item, error.s3_code) or error from None
         else:
-            with s3_errors(self.target):
+            with s3_errors(self.target), self._copy_source_errors(item):
                 answer = self.target_client.copy_object(
                     Bucket=self.target.bucket,
                     Key=self._target_key(item.key),
@@ -457,7 +514,7 @@ class Transfer:
 
         def part(number: int, first: int, last: int) -> None:
             self._check_cancel()
-            with s3_errors(self.target):
+            with s3_errors(self.target), self._copy_source_errors(item):
                 answer = self.target_client.upload_part_copy(
                     Bucket=self.target.bucket,
                     Key=self._target_key(item.key),
@@ -811,7 +868,8 @@ class Transfer:
                 )
             if lease is not None:
                 lease.ensure_held()
-            self._write_phase(markers)
+            for stage in sorted({e.stage for e in markers}):  # a later stage only once the earlier ones are written
+                self._write_phase([e for e in markers if e.stage == stage])
             return checks + self._evidence_checks(markers)
         except KeyboardInterrupt:
             self._cancel.set()

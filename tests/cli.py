@@ -17,6 +17,7 @@ ENTRY_POINTS = {
     "dr-increment-upload-model": "dr_increment_upload_model",
     "dr-create-car-zip": "dr_create_car_zip",
     "dr-upload-car-zip": "dr_upload_car_zip",
+    "dr-download-model": "dr_download_model",
 }
 
 

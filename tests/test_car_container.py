@@ -77,13 +77,160 @@ def special(name: str, kind: bytes, linkname: str = "") -> tarfile.TarInfo:
 # ---------------------------------------------------------------- the safe reader (crafted tars)
 
 
-def test_reader_keeps_graphs_metadata_and_pointers_and_skips_checkpoint_data() -> None:
-    files = read_model_tar(model_tar(*(("model/" + name, content) for name, content in training_dir().items())))
-    assert set(files) == {
-        "model_13.pb", "model_17.pb", "model_19.pb",
-        "model_metadata.json", "deepracer_checkpoints.json", ".coach_checkpoint",
+def test_reader_keeps_the_chosen_graph_metadata_and_pointers_and_skips_checkpoint_data() -> None:
+    contents = read_model_tar(model_tar(*(("model/" + name, content) for name, content in training_dir().items())))
+    assert set(contents.files) == {"model_17.pb", "model_metadata.json", "deepracer_checkpoints.json", ".coach_checkpoint"}
+    assert contents.files["model_17.pb"] == b"graph of 17"  # named in .coach_checkpoint
+    assert contents.graphs_seen == 3
+
+
+def order(first: list[str], files: dict[str, bytes]) -> list[tuple[str, bytes]]:
+    """Members of ``files`` under model/, the ``first`` ones first (the engine's order is the directory's)."""
+    names = first + [name for name in files if name not in first]
+    return [("model/" + name, files[name]) for name in names]
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        [".coach_checkpoint", "deepracer_checkpoints.json"],  # pointers before the graphs
+        ["model_13.pb", "model_19.pb", "model_17.pb"],  # graphs before the pointers
+        ["model_19.pb", ".coach_checkpoint", "model_13.pb"],
+    ],
+)
+def test_the_reader_chooses_what_pick_model_would_choose_whatever_the_member_order(first: list[str]) -> None:
+    files = training_dir()
+    contents = read_model_tar(model_tar(*order(first, files)))
+    graphs = [name for name in contents.files if name.endswith(".pb")]
+    assert graphs == ["model_17.pb"]
+    assert pick_model(contents.files, "c", contents.graphs_seen) == pick_model(files, "c")
+
+
+def test_the_reader_falls_back_to_the_highest_graph_and_says_how_many_it_saw() -> None:
+    files = training_dir(**{"model_101.pb": b"graph of 101", "deepracer_checkpoints.json": b"{half written"})
+    del files[".coach_checkpoint"]
+    contents = read_model_tar(model_tar(*order([], files)))
+    model = pick_model(contents.files, "c", contents.graphs_seen)
+    assert (model.pb_name, model.pb_bytes) == ("model_101.pb", b"graph of 101")
+    assert "highest of 4" in model.reason
+
+
+def test_graphs_that_can_no_longer_be_chosen_are_dropped_while_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pointers first: the reader holds at most the pointed graph and the fallback, never all of them."""
+    from drtasks.carzip import container
+
+    graph = b"g" * 1000
+    files = {
+        ".coach_checkpoint": b"30_Step-1.ckpt\n",
+        "deepracer_checkpoints.json": json.dumps({"last_checkpoint": {"name": "30_Step-1.ckpt"}}).encode(),
+        "model_metadata.json": METADATA,
+        **{f"model_{n}.pb": graph for n in range(20, 31)},
     }
-    assert files["model_19.pb"] == b"graph of 19"
+    monkeypatch.setattr(container, "MAX_HELD_BYTES", 2 * len(graph))  # room for two graphs only
+    contents = read_model_tar(model_tar(*order([".coach_checkpoint", "deepracer_checkpoints.json"], files)))
+    assert [name for name in contents.files if name.endswith(".pb")] == ["model_30.pb"]
+
+
+def test_more_graphs_than_the_reader_may_hold_before_the_pointers_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from drtasks.carzip import container
+
+    files = {**{f"model_{n}.pb": b"g" * 1000 for n in range(1, 6)}, ".coach_checkpoint": b"1_Step-1.ckpt", "model_metadata.json": METADATA}
+    monkeypatch.setattr(container, "MAX_HELD_BYTES", 2500)
+    with pytest.raises(DrtasksError, match=r"more than .* of frozen graphs before its checkpoint pointers; use --from s3"):
+        read_model_tar(model_tar(*order([], files)))
+
+
+def test_a_chosen_graph_over_the_car_limit_is_refused_without_being_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    from drtasks.carzip import container
+
+    monkeypatch.setattr(container, "MAX_GRAPH_BYTES", 100)
+    files = {"model_1.pb": b"small", "model_2.pb": b"x" * 101, "model_metadata.json": METADATA}
+    with pytest.raises(DrtasksError, match=r"model_2\.pb in the container's /opt/ml/model is 101 bytes; the car accepts uploads under"):
+        read_model_tar(model_tar(*order([], files)))
+    # Not chosen (the pointer names another graph): skipped, not refused.
+    files[".coach_checkpoint"] = b"1_Step-1.ckpt"
+    assert read_model_tar(model_tar(*order([], files))).files["model_1.pb"] == b"small"
+
+
+def test_an_oversized_pointer_or_metadata_file_is_refused() -> None:
+    crafted = model_tar(("model/model_metadata.json", b" " * (1024 * 1024 + 1)))
+    with pytest.raises(DrtasksError, match=r"refusing model_metadata.json of 1,048,577 bytes"):
+        read_model_tar(crafted)
+
+
+def _checksum(header: bytearray) -> None:
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+
+
+def gnu_sparse_bomb(name: str = "model/model_19.pb", real_size: int = 8 * 1024**3) -> bytes:
+    """An old-GNU sparse member: one byte of data that reads back as ``real_size`` bytes."""
+    info = tarfile.TarInfo(name)
+    info.size = 512
+    header = bytearray(info.tobuf(format=tarfile.GNU_FORMAT))
+    header[156:157] = tarfile.GNUTYPE_SPARSE
+    header[386:398] = b"%011o\0" % (real_size - 1)  # one region at the very end...
+    header[398:410] = b"%011o\0" % 1  # ...one byte long
+    header[483:495] = b"%011o\0" % real_size
+    _checksum(header)
+    root = tarfile.TarInfo("model")
+    root.type = tarfile.DIRTYPE
+    return root.tobuf(format=tarfile.GNU_FORMAT) + bytes(header) + b"x" + b"\0" * 511 + b"\0" * 1024
+
+
+def pax_sparse_bomb(name: str = "model/model_19.pb", real_size: int = 8 * 1024**3) -> bytes:
+    """A PAX 1.0 sparse member: the map in the data, the real size in the PAX header."""
+    sparse_map = f"1\n{real_size - 1}\n1\n".encode().ljust(512, b"\0")
+    info = tarfile.TarInfo("model/GNUSparseFile.0/model_19.pb")
+    info.size = len(sparse_map) + 1
+    info.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": name, "GNU.sparse.realsize": str(real_size)}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        root = tarfile.TarInfo("model")
+        root.type = tarfile.DIRTYPE
+        tar.addfile(root)
+        tar.addfile(info, io.BytesIO(sparse_map + b"x"))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("bomb", [gnu_sparse_bomb, pax_sparse_bomb])
+def test_a_sparse_member_is_refused(bomb) -> None:
+    crafted = bomb()
+    assert len(crafted) <= 10240  # one tar record
+    with tarfile.open(fileobj=io.BytesIO(crafted), mode="r|") as tar:  # a real bomb: 8 GiB when read
+        member = [m for m in tar if m.name == "model/model_19.pb"][0]
+        assert member.issparse() and member.size == 8 * 1024**3
+    with pytest.raises(DrtasksError, match=r"refusing sparse file 'model/model_19\.pb'"):
+        read_model_tar(crafted)
+
+
+@pytest.mark.parametrize("bomb", ["gnu_sparse_bomb", "pax_sparse_bomb"])
+def test_a_sparse_bomb_is_refused_at_once_in_little_memory(bomb: str) -> None:
+    """Measured in a child process: its peak memory barely moves and the refusal is immediate."""
+    import subprocess
+    import sys
+
+    from tests.cli import PROJECT_ROOT
+
+    script = f"""
+import resource, time
+from drtasks.errors import DrtasksError
+from drtasks.carzip.container import read_model_tar
+from tests.test_car_container import {bomb}
+crafted = {bomb}()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.monotonic()
+try:
+    read_model_tar(crafted)
+except DrtasksError:
+    pass
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before, time.monotonic() - start)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    grown_kib, seconds = done.stdout.split()
+    assert int(grown_kib) < 20 * 1024  # under 20 MiB more than before
+    assert float(seconds) < 1.0
 
 
 @pytest.mark.parametrize(

@@ -457,3 +457,20 @@ def test_on_a_terminal_declining_the_certificate_sends_nothing(tmp_path: Path, c
     code, seen = run_on_terminal(["car-push", "--car", car.url, "--archive", str(archive), "-f"], {"DRTASKS_KNOWN_CARS": str(known), "DR_CAR_PASSWORD": PASSWORD}, [("Trust this certificate?", "n")], tmp_path)
     assert code == 1 and "certificate not trusted; nothing was sent to it" in seen
     assert car.logins == 0 and not known.exists()
+
+
+def test_verify_runs_the_model_as_the_car_does_before_any_car_is_touched(tmp_path: Path, car: FakeCar, known: Path) -> None:
+    from drtasks.sample_graph import sample_frozen_graph
+
+    runnable = tmp_path / "runnable.tar.gz"
+    runnable.write_bytes(build_car_archive(sample_frozen_graph(model_metadata(), 300_000), METADATA))
+    result = push(tmp_path, known, "--car", car.url, "--archive", str(runnable), "--verify", "-f", *trust(car))
+    assert result.code == 0, result.err
+    assert result.out.count("on a blank frame") == len(model_metadata()["action_space"]) and "the car's choice" in result.out
+    assert car.installed("runnable")
+
+
+def test_verify_stops_a_model_the_car_could_not_run_before_logging_in(tmp_path: Path, car: FakeCar, archive: Path, known: Path) -> None:
+    line = one_line_error(push(tmp_path, known, "--car", car.url, "--archive", str(archive), "--verify", "-f", *trust(car)))
+    assert "the car could not load agent/model.pb" in line
+    assert car.logins == 0 and car.uploads == []

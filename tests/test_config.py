@@ -62,11 +62,45 @@ def test_references_expand_from_earlier_values_then_the_process_environment(tmp_
 
 
 def test_an_undefined_reference_warns_with_file_and_line_and_expands_to_empty(tmp_path: Path) -> None:
-    write(tmp_path / "run.env", "DR_A=1\nDR_UPLOAD_S3_PREFIX=$DR_NOPE-model\n")
+    write(tmp_path / "run.env", "DR_A=1\nDR_DISPLAY_NAME=$DR_NOPE-car\n")
     warnings: list[str] = []
     settings = resolve(environ=env_for(tmp_path), warn=warnings.append)
-    assert settings.get("DR_UPLOAD_S3_PREFIX") == "-model"
+    assert settings.get("DR_DISPLAY_NAME") == "-car"
     assert warnings == [f"{tmp_path / 'run.env'}:2: $DR_NOPE is not defined; it expands to an empty string"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "DR_UPLOAD_S3_PREFIX=$DR_UNDEFINED/",
+        "DR_UPLOAD_S3_BUCKET=${DR_UNDEFINED}",
+        "DR_LOCAL_S3_MODEL_PREFIX=models/$DR_UNDEFINED",
+        "DR_LOCAL_S3_REWARD_KEY=$DR_UNDEFINED/reward_function.py",
+        "DR_LOCAL_S3_METRICS_PREFIX=$DR_UNDEFINED/metrics",
+        "DR_UPLOAD_S3_ENDPOINT_URL=http://$DR_UNDEFINED:9000",
+        "DR_UPLOAD_S3_PROFILE=$DR_UNDEFINED",
+        "DR_DROA_URL=https://$DR_UNDEFINED",
+    ],
+)
+def test_an_undefined_reference_in_a_bucket_prefix_key_or_endpoint_is_an_error_naming_file_line_and_variable(tmp_path: Path, line: str) -> None:
+    write(tmp_path / "run.env", f"DR_A=1\n{line}\n")
+    with pytest.raises(DrtasksError) as refused:
+        resolve(environ=env_for(tmp_path), warn=lambda _m: None)
+    key = line.split("=", 1)[0]
+    assert str(refused.value).startswith(f"{tmp_path / 'run.env'}:2: {key} refers to $DR_UNDEFINED, which is not defined")
+
+
+def test_an_undefined_reference_a_higher_layer_defines_is_neither_error_nor_warning(tmp_path: Path) -> None:
+    write(tmp_path / "run.env", "DR_UPLOAD_S3_PREFIX=$DR_LOCAL_S3_MODEL_PREFIX-1\n")
+    warnings: list[str] = []
+    settings = resolve(environ=env_for(tmp_path, DR_LOCAL_S3_MODEL_PREFIX="from-env"), warn=warnings.append)
+    assert settings.get("DR_UPLOAD_S3_PREFIX") == "from-env-1" and warnings == []
+
+
+def test_an_undefined_reference_in_a_line_a_higher_layer_overrides_is_harmless(tmp_path: Path) -> None:
+    write(tmp_path / "run.env", "DR_UPLOAD_S3_PREFIX=$DR_UNDEFINED/\n")
+    settings = resolve(environ=env_for(tmp_path, DR_UPLOAD_S3_PREFIX="from-env"), warn=lambda _m: None)
+    assert settings.get("DR_UPLOAD_S3_PREFIX") == "from-env"
 
 
 def test_run_file_is_dr_config_then_the_experiment_then_run_env(dr_dir: Path) -> None:
@@ -209,10 +243,10 @@ def test_an_unreadable_env_file_is_a_clear_error(dr_dir: Path) -> None:
 
 
 def test_an_undefined_reference_is_a_warning_not_a_failure(dr_dir: Path) -> None:
-    write(dr_dir / "run.env", "DR_UPLOAD_S3_PREFIX=$DR_UNSET_THING/x\n")
+    write(dr_dir / "run.env", "DR_UPLOAD_S3_PREFIX=race\nDR_DISPLAY_NAME=$DR_UNSET_THING-x\n")
     result = drtasks("config", dr_dir=dr_dir)
     assert result.code == 0
-    assert "run.env:1: $DR_UNSET_THING is not defined" in result.err
+    assert "run.env:2: $DR_UNSET_THING is not defined" in result.err
 
 
 # -- the tasks' output ---------------------------------------------------------------------

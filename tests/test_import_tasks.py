@@ -341,7 +341,8 @@ def test_droa_training_graph_merges_the_workers_and_prefers_training_params_1(
     uploaded = yaml.safe_load(files["training_params.yaml"])
     assert (uploaded["WORLD_NAME"], uploaded["TRACK_DIRECTION_CLOCKWISE"], uploaded["CAR_COLOR"]) == ("2022_april_open", False, "Blue")
     [graph] = [json.loads(body) for key, body in files.items() if key.startswith("metrics/training/")]
-    workers = [json.loads(files[f"metrics/TrainingMetrics_{n}.json"])["metrics"] for n in (1, 2)]
+    # The simapp names worker 0's file TrainingMetrics.json and worker n's TrainingMetrics_<n>.json.
+    workers = [json.loads(files[name])["metrics"] for name in ("metrics/TrainingMetrics.json", "metrics/TrainingMetrics_1.json")]
     assert len(graph["metrics"]) == sum(len(w) for w in workers)
     training = [entry["episode"] for entry in graph["metrics"] if entry["phase"] == "training"]
     assert training == list(range(1, len(training) + 1))  # one episode counter across the workers

@@ -21,13 +21,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("drtasks.chain",),
     ("drtasks.steps",),
     ("drtasks.importing", "drtasks.carzip", "drtasks.car", "drtasks.demo", "drtasks.locals3", "drtasks.progress", "drtasks.inventory", "drtasks.checkpoint_report"),
-    ("drtasks.transfer", "drtasks.lease", "drtasks.resume"),
+    ("drtasks.transfer", "drtasks.lease", "drtasks.resume", "drtasks.folder"),
     ("drtasks.plan",),
-    ("drtasks.manifest", "drtasks.training_params"),
+    ("drtasks.manifest", "drtasks.training_params", "drtasks.backup"),
     ("drtasks.model", "drtasks.sample_model", "drtasks.metrics", "drtasks.checkpoint_choice", "drtasks.model_check", "drtasks.sample_graph", "drtasks.real_model"),
     ("drtasks.config",),
     ("drtasks.s3", "drtasks.s3lean", "drtasks.units", "drtasks.data", "drtasks.graph"),
-    ("drtasks.errors", "drtasks.startup", "drtasks"),
+    ("drtasks.errors", "drtasks.startup", "drtasks.secrets", "drtasks.timeouts", "drtasks"),
 )
 TASK_HELPERS = ("drtasks.tasks.common", "drtasks.tasks.runner", "drtasks.tasks.namespace")
 

@@ -171,8 +171,8 @@ def test_inventory_lists_each_model_with_what_was_shipped_and_backed_up(dr_dir: 
     write_profile(
         dr_dir,
         "vault",
-        f"description: keeps backups\nenv:\n  DR_BACKUP_S3_BUCKET: {bucket_b}\n  DR_BACKUP_S3_PREFIX: backups\n"
-        f"  DR_BACKUP_S3_ENDPOINT_URL: {s3_server_b.endpoint_url}\n  DR_BACKUP_S3_PROFILE: {s3_server_b.aws_profile}\n",
+        f"description: keeps backups\nbackup:\n  to: s3://{bucket_b}/backups\n"
+        f"  endpoint_url: {s3_server_b.endpoint_url}\n  aws_profile: {s3_server_b.aws_profile}\n",
     )
     assert drtasks("upload", "-f", "--profile", "race", dr_dir=dr_dir).code == 0
     manifest = {"source": {"bucket": model.bucket, "prefix": model.prefix}, "checkpoints": [{"name": model.checkpoints[13].name}], "created": "2026-05-01T10:00:00Z"}

@@ -100,3 +100,15 @@ def test_the_readme_states_the_part_size_the_code_uses() -> None:
     readme = (PROJECT_ROOT / "README.md").read_text()
     stated = {int(n) for n in re.findall(r"streamed in (\d+) MiB", readme)}
     assert stated == {TransferConfig().part_size // (1024 * 1024)}
+
+
+def test_a_missing_setting_names_the_dr_dir_and_the_files_read(tmp_path: Path) -> None:
+    (tmp_path / "system.env").write_text("DR_LOCAL_S3_BUCKET=bucket\n")
+    read = drtasks("upload", "-d", dr_dir=tmp_path)
+    assert read.code != 0 and read.err.count("\n") == 1
+    assert "DR_UPLOAD_S3_PREFIX is not set" in read.err and f"DR_DIR={tmp_path}; read: system.env" in read.err
+    missing = drtasks("upload", "-d", env={"DR_DIR": str(tmp_path / "nope")})
+    assert f"DR_DIR={tmp_path / 'nope'} does not exist" in missing.err
+    (tmp_path / "a-file").write_text("")
+    a_file = drtasks("upload", "-d", env={"DR_DIR": str(tmp_path / "a-file")})
+    assert "is a file, not a folder" in a_file.err

@@ -379,3 +379,26 @@ def test_a_download_is_proven_before_the_file_gets_its_name(tmp_path: Path, s3_s
     with pytest.raises(DrtasksError, match="do not match the object's checksum on 3 reads"):
         download_proven(client, location, source, tmp_path / "never" / "model.pb")
     assert not (tmp_path / "never" / "model.pb").exists() and not (tmp_path / "never" / "model.pb.part").exists()
+
+
+def test_a_server_side_copy_whose_source_changed_names_the_source(s3_server: Any, seeded_model: Any, upload_bucket: str) -> None:
+    from drtasks.errors import DrtasksError
+    from drtasks.manifest import find_pieces, upload_manifest
+    from drtasks.model import SourceModel
+    from drtasks.plan import plan_upload
+    from drtasks.transfer import apply
+
+    client = s3_server.client()
+    source = seeded_model.location
+    loaded = SourceModel.load(client, source)
+    checkpoint = loaded.select("last")
+    pieces = find_pieces(client, loaded, checkpoint, seeded_model.model.custom_reward_key, source.key("metrics"))
+    manifest = upload_manifest(loaded, checkpoint, pieces, b"JOB_TYPE: 'TRAINING'\n")
+    target = s3_server.location(upload_bucket, "copied")
+    plan = plan_upload(manifest, source, target, client)
+    pb = source.key(f"model/model_{checkpoint.number}.pb")
+    client.put_object(Bucket=source.bucket, Key=pb, Body=b"rewritten after the plan")  # same key, other bytes
+    with pytest.raises(DrtasksError) as refused:
+        apply(plan, client, client)
+    assert f"s3://{source.bucket}/{pb}" in refused.value.message and "changed since the plan was made" in refused.value.message
+    assert not set(MARKERS) & set(listing(client, upload_bucket, "copied"))

@@ -316,7 +316,27 @@ def test_increment_bumps_the_prefix_in_the_file_it_came_from(dr_dir: Path) -> No
     (dr_dir / "profiles").mkdir()
     (dr_dir / "profiles" / "race.yaml").write_text("description: r\nupload:\n  prefix: league-7  # the race\n")
     assert drtasks("increment", "--profile", "race", dr_dir=dr_dir).code == 0
-    assert "  prefix: league-8\n" in (dr_dir / "profiles" / "race.yaml").read_text()
+    assert "  prefix: league-8  # the race\n" in (dr_dir / "profiles" / "race.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("profile", "bumped"),
+    [
+        ("upload: {prefix: league-7}\n", "upload: {prefix: league-8}\n"),  # flow style, prefix only
+        ("upload: {bucket: b, prefix: 'league-7'}\n", "upload: {bucket: b, prefix: league-8}\n"),
+        ('"upload":\n  "prefix": league-7\n', '"upload":\n  "prefix": league-8\n'),  # quoted keys
+        ("env:\n  DR_UPLOAD_S3_PREFIX: league-7\n", "env:\n  DR_UPLOAD_S3_PREFIX: league-8\n"),
+        ("upload:\n  prefix: 'm-007'\n", "upload:\n  prefix: m-008\n"),  # zero padding kept
+        ("upload:\n  prefix: model\n", "upload:\n  prefix: model-1\n"),
+    ],
+)
+def test_increment_rewrites_the_profile_value_however_it_is_written(dr_dir: Path, profile: str, bumped: str) -> None:
+    (dr_dir / "profiles").mkdir()
+    (dr_dir / "profiles" / "race.yaml").write_text(profile)
+    result = drtasks("increment", "--profile", "race", dr_dir=dr_dir)
+    assert result.code == 0, result.err
+    assert (dr_dir / "profiles" / "race.yaml").read_text() == bumped
+    assert (dr_dir / "profiles" / "race.yaml.bak").read_text() == profile
 
 
 def test_increment_with_wipe_empties_the_new_prefix(dr_dir: Path, s3_server: Any, upload_bucket: str) -> None:

@@ -13,9 +13,10 @@ import os
 import re
 import tarfile
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 
-from drtasks.errors import DrtasksError
+from drtasks.carzip.archive import CAR_UPLOAD_LIMIT_BYTES
+from drtasks.errors import DrtasksError, shorten
 
 if TYPE_CHECKING:  # the docker SDK is only needed when a container is really asked for
     import docker
@@ -149,21 +150,132 @@ def _relative_name(member: tarfile.TarInfo, root: str) -> str:
     name = member.name
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if name.startswith("/") or ".." in parts:
-        raise DrtasksError(f"refusing unsafe path {name!r} in the container's {MODEL_DIR}")
+        raise DrtasksError(f"refusing unsafe path {shorten(name)} in the container's {MODEL_DIR}")
     if not parts or parts[0] != root:
-        raise DrtasksError(f"unexpected path {name!r} outside '{root}/' in the container's archive")
+        raise DrtasksError(f"unexpected path {shorten(name)} outside '{root}/' in the container's archive")
     return "/".join(parts[1:])
 
 
-def read_model_tar(data: bytes | IO[bytes], root: str = "model") -> dict[str, bytes]:
+# Bounds of the reader. A frozen graph over the car's upload limit can never reach the car; the
+# pointer files and the metadata are a few hundred bytes. Graphs are held only while they could
+# still be the chosen one, and never more than MAX_HELD_BYTES at once.
+MAX_GRAPH_BYTES = CAR_UPLOAD_LIMIT_BYTES
+MAX_SMALL_FILE_BYTES = 1024 * 1024
+MAX_HELD_BYTES = 2 * CAR_UPLOAD_LIMIT_BYTES
+
+
+@dataclass
+class TarContents:
+    """What the reader kept of ``/opt/ml/model``: the small files and the chosen frozen graph."""
+
+    files: dict[str, bytes]
+    graphs_seen: int  # every model_N.pb in the directory, kept or not
+
+
+def _pointer(file_name: str, content: bytes) -> tuple[str, str] | None:
+    """(checkpoint name, where it came from) named by one pointer file, or None when unusable."""
+    if file_name == COACH_CHECKPOINT_FILE:
+        text = content.decode("utf-8", "replace").strip()
+        return (text.splitlines()[0].strip(), COACH_CHECKPOINT_FILE) if text else None
+    try:
+        last = json.loads(content or b"null")["last_checkpoint"]["name"]
+    except (ValueError, TypeError, KeyError):
+        return None  # a missing or half-written pointer file just means: fall back to the highest N
+    return (last, f"last_checkpoint of {CHECKPOINTS_FILE}") if isinstance(last, str) and last else None
+
+
+_POINTER_FILES = (COACH_CHECKPOINT_FILE, CHECKPOINTS_FILE)  # most trusted first
+
+
+def _choose(numbers: Iterable[int], pointers: list[tuple[str, str] | None]) -> tuple[int, str | None, str]:
+    """(number, checkpoint, reason): the first pointer whose graph exists, else the highest number."""
+    available = set(numbers)
+    for pointed in pointers:
+        if pointed is None:
+            continue
+        number = _checkpoint_number(pointed[0])
+        if number in available:
+            return number, pointed[0], f"checkpoint {pointed[0]} named in {pointed[1]}"
+    highest = max(available)
+    reason = "the only frozen graph" if len(available) == 1 else f"the highest of {len(available)} frozen graphs"
+    return highest, None, reason
+
+
+class _GraphChooser:
+    """Follows the tar as it streams and holds only the graphs that can still be chosen."""
+
+    def __init__(self) -> None:
+        self.pointers: dict[str, tuple[str, str] | None] = {}  # pointer file -> what it names, once read
+        self.seen: dict[int, int] = {}  # graph number -> size
+        self.held: dict[int, bytes] = {}
+
+    def could_be_chosen(self, number: int) -> bool:
+        for file_name in _POINTER_FILES:
+            if file_name not in self.pointers:
+                return True  # not read yet: it may still name this graph
+            pointed = self.pointers[file_name]
+            wanted = _checkpoint_number(pointed[0]) if pointed else None
+            if wanted is None:
+                continue
+            if wanted == number:
+                return True
+            if wanted in self.seen:
+                return False  # that pointer's graph exists, and it wins
+        return number == max(self.seen)  # the fallback: the highest number
+
+    def prune(self) -> None:
+        for number in [n for n in self.held if not self.could_be_chosen(n)]:
+            del self.held[number]
+
+    def pointer(self, file_name: str, content: bytes) -> None:
+        self.pointers[file_name] = _pointer(file_name, content)
+        self.prune()
+
+    def graph(self, number: int, size: int, read: "Callable[[], bytes]") -> None:
+        self.seen[number] = size
+        if size <= MAX_GRAPH_BYTES and self.could_be_chosen(number):
+            if sum(len(g) for g in self.held.values()) + size > MAX_HELD_BYTES:
+                raise DrtasksError(
+                    f"the container's {MODEL_DIR} holds more than {MAX_HELD_BYTES // 1_000_000} MB of frozen graphs"
+                    " before its checkpoint pointers; use --from s3"
+                )
+            self.held[number] = read()
+        self.prune()
+
+    def choice(self) -> tuple[int, str | None, str] | None:
+        if not self.seen:
+            return None
+        return _choose(self.seen, [self.pointers.get(name) for name in _POINTER_FILES])
+
+
+def _refuse_unsafe(member: tarfile.TarInfo) -> None:
+    if member.issym() or member.islnk():
+        raise DrtasksError(
+            f"refusing link {shorten(member.name)} -> {shorten(member.linkname)} in the container's {MODEL_DIR}"
+        )
+    if member.issparse() or any(key.startswith("GNU.sparse.") for key in member.pax_headers):
+        # A sparse member reads back as its full size of zeros: kilobytes that expand to gigabytes.
+        raise DrtasksError(f"refusing sparse file {shorten(member.name)} in the container's {MODEL_DIR}")
+    if not member.isfile():
+        raise DrtasksError(f"refusing special file {shorten(member.name)} in the container's {MODEL_DIR}")
+
+
+def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    extracted = tar.extractfile(member)
+    return extracted.read(member.size) if extracted else b""
+
+
+def read_model_tar(data: bytes | IO[bytes], root: str = "model") -> TarContents:
     """Read the archive of a model directory (members ``<root>/...``) as untrusted input.
 
-    Refuses absolute paths, ``..``, hard and symbolic links, devices and FIFOs anywhere in
-    it. Returns the files the car archive can need, by name below ``root``: every
-    ``model_N.pb`` plus the metadata and checkpoint pointers found at its top level.
+    Refuses absolute paths, ``..``, hard and symbolic links, sparse files, devices and FIFOs
+    anywhere in it. Keeps, by name below ``root``: model_metadata.json and the checkpoint pointers
+    at its top level (at most 1 MiB each), and the one ``model_N.pb`` the pointers choose (at most
+    the car's 200 MB). Other graphs are held only while they could still be chosen.
     """
     stream = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
     kept: dict[str, bytes] = {}
+    chooser = _GraphChooser()
     try:
         # "r|" reads strictly forward: the 45 MiB checkpoint files are skipped, never held.
         with tarfile.open(fileobj=stream, mode="r|") as tar:
@@ -171,18 +283,32 @@ def read_model_tar(data: bytes | IO[bytes], root: str = "model") -> dict[str, by
                 relative = _relative_name(member, root)
                 if member.isdir():
                     continue
-                if member.issym() or member.islnk():
-                    raise DrtasksError(
-                        f"refusing link {member.name!r} -> {member.linkname!r} in the container's {MODEL_DIR}"
-                    )
-                if not member.isfile():
-                    raise DrtasksError(f"refusing special file {member.name!r} in the container's {MODEL_DIR}")
-                if relative in _KEPT_FILES or _PB_NAME.match(relative):
-                    extracted = tar.extractfile(member)
-                    kept[relative] = extracted.read() if extracted else b""
-    except (tarfile.TarError, EOFError) as err:
-        raise DrtasksError(f"unreadable archive of the container's {MODEL_DIR}: {err}") from None
-    return kept
+                _refuse_unsafe(member)
+                graph = _PB_NAME.match(relative)
+                if graph:
+                    chooser.graph(int(graph.group(1)), member.size, lambda: _read(tar, member))
+                elif relative in _KEPT_FILES:
+                    if member.size > MAX_SMALL_FILE_BYTES:
+                        raise DrtasksError(
+                            f"refusing {relative} of {member.size:,} bytes in the container's {MODEL_DIR}"
+                            f" (at most {MAX_SMALL_FILE_BYTES:,})"
+                        )
+                    kept[relative] = _read(tar, member)
+                    if relative in _POINTER_FILES:
+                        chooser.pointer(relative, kept[relative])
+    except (tarfile.TarError, EOFError, OSError) as err:
+        raise DrtasksError(f"unreadable archive of the container's {MODEL_DIR}: {shorten(str(err))}") from None
+    choice = chooser.choice()
+    if choice is not None:
+        number = choice[0]
+        if number not in chooser.held:
+            size = chooser.seen[number]
+            raise DrtasksError(
+                f"model_{number}.pb in the container's {MODEL_DIR} is {size:,} bytes;"
+                f" the car accepts uploads under {CAR_UPLOAD_LIMIT_BYTES:,}"
+            )
+        kept[f"model_{number}.pb"] = chooser.held[number]
+    return TarContents(kept, len(chooser.seen))
 
 
 # ---------------------------------------------------------------- choosing the frozen graph
@@ -193,41 +319,21 @@ def _checkpoint_number(checkpoint: str) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-def _pointed_checkpoints(files: dict[str, bytes]) -> list[tuple[str, str]]:
-    """(checkpoint name, where it came from), most trusted first."""
-    pointers: list[tuple[str, str]] = []
-    coach = files.get(COACH_CHECKPOINT_FILE, b"").decode("utf-8", "replace").strip()
-    if coach:
-        pointers.append((coach.splitlines()[0].strip(), COACH_CHECKPOINT_FILE))
-    try:
-        checkpoints = json.loads(files.get(CHECKPOINTS_FILE, b"") or b"null")
-        last = checkpoints["last_checkpoint"]["name"]
-        if isinstance(last, str) and last:
-            pointers.append((last, f"last_checkpoint of {CHECKPOINTS_FILE}"))
-    except (ValueError, TypeError, KeyError):
-        pass  # a missing or half-written pointer file just means: fall back to the highest N
-    return pointers
+def pick_model(files: Mapping[str, bytes], container_name: str, graphs_seen: int | None = None) -> ContainerModel:
+    """Choose the frozen graph of the current checkpoint among the files of ``/opt/ml/model``.
 
-
-def pick_model(files: dict[str, bytes], container_name: str) -> ContainerModel:
-    """Choose the frozen graph of the current checkpoint among the files of ``/opt/ml/model``."""
+    ``graphs_seen`` counts the graphs the directory held when the reader kept only some.
+    """
     graphs = {int(m.group(1)): name for name in files if (m := _PB_NAME.match(name))}
     where = f"container {container_name}: {MODEL_DIR}"
     if not graphs:
         raise DrtasksError(f"{where} holds no model_N.pb yet (no checkpoint saved?); use --from s3")
     if METADATA_FILE not in files:
         raise DrtasksError(f"{where} has no {METADATA_FILE}")
-    chosen: tuple[int, str | None, str] | None = None
-    for checkpoint, source in _pointed_checkpoints(files):
-        number = _checkpoint_number(checkpoint)
-        if number in graphs:
-            chosen = (number, checkpoint, f"checkpoint {checkpoint} named in {source}")
-            break
-    if chosen is None:
-        highest = max(graphs)
-        reason = "the only frozen graph" if len(graphs) == 1 else f"the highest of {len(graphs)} frozen graphs"
-        chosen = (highest, None, reason)
-    number, checkpoint, reason = chosen
+    pointers = [_pointer(name, files[name]) if name in files else None for name in _POINTER_FILES]
+    number, checkpoint, reason = _choose(graphs, pointers)
+    if checkpoint is None and graphs_seen and graphs_seen > 1:
+        reason = f"the highest of {graphs_seen} frozen graphs"
     pb_name = graphs[number]
     return ContainerModel(
         container_name=container_name,
@@ -255,9 +361,9 @@ def model_from_container(
 
     try:
         chunks, _stat = container.get_archive(MODEL_DIR)
-        files = read_model_tar(io.BufferedReader(_ChunkReader(chunks)), root=MODEL_DIR.rsplit("/", 1)[-1])
+        contents = read_model_tar(io.BufferedReader(_ChunkReader(chunks)), root=MODEL_DIR.rsplit("/", 1)[-1])
     except docker.errors.NotFound:
         raise DrtasksError(f"container {container.name} has no {MODEL_DIR}") from None
     except _api_errors() as err:
         raise DrtasksError(f"copying {MODEL_DIR} from container {container.name}: {_one_line(err)}") from None
-    return pick_model(files, container.name)
+    return pick_model(contents.files, container.name, contents.graphs_seen)

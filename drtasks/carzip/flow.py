@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, replace
@@ -16,7 +17,7 @@ from drtasks.carzip.stream import GraphFeed, ReadAgain, S3Graph, graph_part_size
 from drtasks.checkpoint_choice import choose_for
 from drtasks.config import targets
 from drtasks.config.settings import Settings
-from drtasks.errors import DrtasksError
+from drtasks.errors import DrtasksError, shorten
 from drtasks.manifest import LocalFile, ManifestItem, SourceObject
 from drtasks.model import SourceModel
 from drtasks.model_check import ModelSpec, check_model
@@ -116,7 +117,7 @@ def training_container_running() -> bool:
 
 def gather(settings: Settings, source: str, container: str | None) -> CarModel:
     if source not in ("auto", "container", "s3"):
-        raise DrtasksError(f"--from {source!r}: choose auto, container or s3")
+        raise DrtasksError(f"--from {shorten(source)}: choose auto, container or s3")
     if source == "container" or (source == "auto" and (container or training_container_running())):
         return from_container(container)
     return from_s3(settings)
@@ -207,23 +208,44 @@ def output_path(output: str, model_name: str) -> Path:
     return path
 
 
-def _sha256_of(path: Path) -> str | None:
+def _sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
-    try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(4 << 20):
-                digest.update(chunk)
-    except OSError:
-        return None
+    with path.open("rb") as handle:
+        while chunk := handle.read(4 << 20):
+            digest.update(chunk)
     return digest.hexdigest()
+
+
+def _oserror(error: OSError) -> str:
+    return error.strerror or error.__class__.__name__
+
+
+def _check_output_folder(path: Path) -> None:
+    """The nearest existing folder above ``path`` must be a folder we may write in."""
+    existing = path.parent
+    try:
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+    except OSError as error:
+        raise DrtasksError(f"--output {path}: {_oserror(error)}") from None
+    if not existing.is_dir():
+        raise DrtasksError(f"--output {path}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DrtasksError(f"--output {path}: {existing} is not writable")
 
 
 def plan_file(archive: CarArchive, path: Path) -> FileWrite:
     name = car_model_name(path.name)
-    if not path.exists():
-        return FileWrite(path, Action.ADD, "new", name)
-    if path.stat().st_size == archive.size and _sha256_of(path) == archive.sha256:
-        return FileWrite(path, Action.UNCHANGED, "same content", name)
+    _check_output_folder(path)
+    try:
+        if not path.exists():
+            return FileWrite(path, Action.ADD, "new", name)
+        if not path.is_file():
+            raise DrtasksError(f"--output {path}: exists and is not a regular file")
+        if path.stat().st_size == archive.size and _sha256_of(path) == archive.sha256:
+            return FileWrite(path, Action.UNCHANGED, "same content", name)
+    except OSError as error:
+        raise DrtasksError(f"--output {path}: {_oserror(error)}") from None
     return FileWrite(path, Action.REPLACE, "content differs", name)
 
 
@@ -238,4 +260,4 @@ def write_file(write: FileWrite, archive: CarArchive) -> None:
     except OSError as error:
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
-        raise DrtasksError(f"--output {write.path}: cannot write the archive ({error.strerror or error.__class__.__name__})") from None
+        raise DrtasksError(f"--output {write.path}: cannot write the archive ({_oserror(error)})") from None

@@ -14,9 +14,10 @@ from __future__ import annotations
 import math
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from drtasks.carzip.archive import METADATA_MEMBER, PB_MEMBER, read_member, validate_metadata
 from drtasks.errors import DrtasksError
@@ -48,6 +49,24 @@ def _first_line(error: BaseException) -> str:
     return text if len(text) <= 240 else text[:237] + "..."
 
 
+@contextmanager
+def _native_logs_kept_aside() -> Iterator[None]:
+    """OpenVINO's TensorFlow reader logs parse attempts straight to file descriptor 2 (C++, not
+    Python): keep them off the user's screen while it runs; its verdict comes back as an exception."""
+    import os
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as aside:
+        os.dup2(aside.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def run_like_the_car(archive: bytes) -> CarRun:
     """Convert and run the archive's graph as the car does; one-line DrtasksError when it cannot."""
     try:
@@ -64,7 +83,8 @@ def run_like_the_car(archive: bytes) -> CarRun:
         path = Path(folder) / "model.pb"
         path.write_bytes(read_member(archive, PB_MEMBER))
         try:
-            model = ov.convert_model(str(path), input=inputs, output=[output])
+            with _native_logs_kept_aside():
+                model = ov.convert_model(str(path), input=inputs, output=[output])
         except Exception as error:  # OpenVINO raises several types for a graph it cannot read
             raise DrtasksError(f"the car could not load {PB_MEMBER}: OpenVINO cannot convert it: {_first_line(error)}") from None
     try:

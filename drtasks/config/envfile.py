@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-from drtasks.errors import DrtasksError
+from drtasks.config.files import read_config_text
+from drtasks.errors import DrtasksError, shorten
 
 _ASSIGNMENT = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _REFERENCE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
@@ -21,6 +22,7 @@ class EnvEntry:
     line: int
     raw: str = ""  # the value before expansion, kept so it can follow an overridden reference
     refs: tuple[str, ...] = ()
+    undefined: tuple[str, ...] = ()  # references that expanded to nothing
 
     @property
     def where(self) -> str:
@@ -62,13 +64,9 @@ def read_env_file(
     """Parse ``path``; references resolve against earlier assignments, then ``environ``.
 
     ``known`` holds assignments from files read before this one (system.env before run.env).
+    ``warn`` hears of every reference that is not defined (it expands to nothing, as in bash).
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DrtasksError(f"{path}: env file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise DrtasksError(f"{path}: cannot read env file ({error.__class__.__name__})") from None
+    text = read_config_text(path, "env file")
 
     assigned = dict(known)
     entries: list[EnvEntry] = []
@@ -78,19 +76,29 @@ def read_env_file(
             continue
         match = _ASSIGNMENT.match(stripped)
         if not match:
-            raise DrtasksError(f"{path}:{number}: not a KEY=VALUE line: {stripped[:60]!r}")
+            raise DrtasksError(f"{path}:{number}: not a KEY=VALUE line: {_quote_line(stripped)}")
         key, raw = match.groups()
 
         def lookup(name: str) -> str | None:
             return assigned[name] if name in assigned else environ.get(name)
 
-        def undefined(name: str, number: int = number) -> None:
-            warn(f"{path}:{number}: ${name} is not defined; it expands to an empty string")
-
+        missing: list[str] = []
         unquoted = _unquote(raw)
         literal = raw.strip().startswith("'")  # single quotes keep $ literal, as in bash
-        value = unquoted if literal else expand(unquoted, lookup, undefined)
+        value = unquoted if literal else expand(unquoted, lookup, missing.append)
         refs = () if literal else references(unquoted)
+        for name in missing:
+            warn(f"{path}:{number}: ${name} is not defined; it expands to an empty string")
         assigned[key] = value
-        entries.append(EnvEntry(key, value, path, number, unquoted, refs))
+        entries.append(EnvEntry(key, value, path, number, unquoted, refs, tuple(dict.fromkeys(missing))))
     return entries
+
+
+_SECRET_WORD = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|PRIVATE|CREDENTIAL|ACCESS_KEY", re.IGNORECASE)
+
+
+def _quote_line(line: str) -> str:
+    """A bad line as it may be shown: never the value of what looks like a secret."""
+    if _SECRET_WORD.search(line):
+        return shorten(re.split(r"[=:\s]", line, maxsplit=1)[0] + " ...")
+    return shorten(line)

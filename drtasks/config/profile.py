@@ -11,7 +11,8 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from drtasks.errors import DrtasksError
+from drtasks.config.files import read_config_text
+from drtasks.errors import DrtasksError, shorten
 
 PROJECT_PROFILES = Path(__file__).resolve().parents[2] / "profiles"
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -54,11 +55,20 @@ class CarZipSection(_Section):
     cars: list[str] | None = None  # car consoles for inv car-push, https://HOST[:PORT]
 
 
+class BackupSection(_Section):
+    to: str | None = None  # s3://bucket/prefix or a folder; each model's backup is <to>/<model prefix>/
+    endpoint_url: str | None = None
+    aws_profile: str | None = None
+    region: str | None = None
+    simtraces: bool | None = None  # also back up training-simtrace/ and evaluation-simtrace/
+    videos: bool | None = None  # also back up the camera-* video folders
+
+
 # 'last', 'best', a number, or best-by as 'best-by:laptime' or the mapping {best-by: laptime};
 # the validator below turns every best-by into the string form DR_UPLOAD_CHECKPOINT holds.
 Checkpoint = Union[Literal["last", "best"], int, str]
 # What `inv ship` may run, in the order it runs them.
-StepName = Literal["increment", "upload", "import", "submit", "car-zip", "car-push"]
+StepName = Literal["increment", "upload", "import", "submit", "car-zip", "car-push", "backup"]
 
 
 class Profile(_Section):
@@ -72,6 +82,7 @@ class Profile(_Section):
     checkpoint: Checkpoint | None = None
     import_: ImportSection = Field(default_factory=ImportSection, alias="import")
     car_zip: CarZipSection = Field(default_factory=CarZipSection)
+    backup: BackupSection = Field(default_factory=BackupSection)
     steps: list[StepName] | None = None  # what `inv ship` runs for this profile (default: upload)
     env: dict[str, Union[str, int, float, bool]] = Field(default_factory=dict)
 
@@ -111,7 +122,7 @@ class Profile(_Section):
     def _dr_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:
             if not _ENV_KEY.match(key):
-                raise ValueError(f"env key {key!r} is not a DR_* variable name")
+                raise ValueError(f"env key {shorten(key)} is not a DR_* variable name")
         return value
 
 
@@ -145,6 +156,12 @@ PROFILE_VARIABLES: dict[tuple[str, ...], str] = {
     ("car_zip", "output"): "DR_CAR_ZIP_OUTPUT",
     ("car_zip", "upload"): "DR_CAR_ZIP_UPLOAD",
     ("car_zip", "cars"): "DR_CAR_ZIP_CARS",
+    ("backup", "to"): "DR_BACKUP_TO",
+    ("backup", "endpoint_url"): "DR_BACKUP_S3_ENDPOINT_URL",
+    ("backup", "aws_profile"): "DR_BACKUP_S3_PROFILE",
+    ("backup", "region"): "DR_BACKUP_S3_REGION",
+    ("backup", "simtraces"): "DR_BACKUP_SIMTRACES",
+    ("backup", "videos"): "DR_BACKUP_VIDEOS",
 }
 
 
@@ -197,7 +214,7 @@ def available(dr_dir: Path) -> dict[str, Path]:
 
 def check_name(name: str) -> None:
     if "/" in name or "\\" in name or ".." in name or not _NAME.match(name):
-        raise DrtasksError(f"--profile {name!r}: a profile name is a plain file name (letters, digits, '-', '_', '.'), no path")
+        raise DrtasksError(f"--profile {shorten(name)}: a profile name is a plain file name (letters, digits, '-', '_', '.'), no path")
 
 
 def find(name: str, dr_dir: Path) -> Path:
@@ -207,7 +224,7 @@ def find(name: str, dr_dir: Path) -> Path:
         names = ", ".join(sorted(profiles)) or "none"
         close = difflib.get_close_matches(name, profiles, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise DrtasksError(f"unknown profile '{name}'{hint}; available: {names}")
+        raise DrtasksError(f"unknown profile {shorten(name)}{hint}; available: {names}")
     return profiles[name]
 
 
@@ -239,27 +256,85 @@ def _explain(error: dict[str, Any]) -> str:
         choices = _section_fields(loc[:-1])
         close = difflib.get_close_matches(loc[-1], choices, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(choices)}"
-        return f"unknown key '{dotted}'{hint}"
+        return f"unknown key {shorten(dotted)}{hint}"
     if loc and loc[0] == "checkpoint":
-        return f"checkpoint: {error['msg'].removeprefix('Value error, ')} (got {error.get('input')!r})"
+        return f"checkpoint: {error['msg'].removeprefix('Value error, ')} (got {shorten(error.get('input'))})"
     message = error["msg"].removeprefix("Value error, ")
-    return f"{dotted}: {message} (got {error.get('input')!r})"
+    return f"{shorten(dotted)}: {message} (got {shorten(error.get('input'))})"
 
 
-def load_file(name: str, path: Path) -> LoadedProfile:
+# A profile is a few sections of scalars: nothing real nests deeper than `env: {KEY: value}`.
+MAX_DEPTH = 16
+
+
+class _ProfileLoader(yaml.SafeLoader):
+    """SafeLoader without aliases and with bounded nesting.
+
+    An alias shares a node, so a few hundred bytes of nested aliases stand for billions of values
+    (the "billion laughs"); every walk over them (validation, error messages) would never end.
+    `extends` is how profiles share values. Deep nesting would exhaust the composer's recursion.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _ProfileShapeError(event.start_mark, "aliases (*name) are not allowed in a profile; use extends")
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _ProfileShapeError(self.peek_event().start_mark, f"nested more than {MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _ProfileShapeError(yaml.YAMLError):
+    def __init__(self, mark: Any, problem: str) -> None:
+        super().__init__(problem)
+        self.mark = mark
+        self.problem = problem
+
+
+def _compose(text: str, path: Path) -> yaml.Node | None:
+    loader = _ProfileLoader(text)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise DrtasksError(f"{path}: cannot read profile ({error.__class__.__name__})") from None
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        return loader.get_single_node()
+    except _ProfileShapeError as error:
+        raise DrtasksError(f"{path}:{error.mark.line + 1}: {error.problem}") from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = f":{mark.line + 1}" if mark else ""
         raise DrtasksError(f"{path}{line}: YAML syntax error: {error.problem or error.context}") from None
     except yaml.YAMLError as error:
         raise DrtasksError(f"{path}: YAML error: {error}") from None
+    except RecursionError:  # a last resort: the depth limit above stops real input first
+        raise DrtasksError(f"{path}: nested too deeply to be a profile") from None
+    finally:
+        loader.dispose()
+
+
+def _construct(node: yaml.Node, path: Path) -> Any:
+    loader = _ProfileLoader("")
+    try:
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise DrtasksError(f"{path}{line}: YAML error: {error.problem or error.context}") from None
+    except (yaml.YAMLError, TypeError, ValueError) as error:
+        raise DrtasksError(f"{path}: YAML error: {shorten(str(error))}") from None
+    finally:
+        loader.dispose()
+
+
+def load_file(name: str, path: Path) -> LoadedProfile:
+    text = read_config_text(path, "profile")
+    node = _compose(text, path)
+    data = _construct(node, path) if node is not None else None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -299,3 +374,37 @@ def load_chain(name: str, dr_dir: Path) -> list[LoadedProfile]:
         chain.append(loaded)
         current = loaded.profile.extends
     return list(reversed(chain))
+
+
+def rewrite_scalar(path: Path, line: int, keys: tuple[str, ...], new: str) -> str:
+    """The text of profile ``path`` with the value of the key named one of ``keys`` on ``line`` set to ``new``.
+
+    Found through the YAML nodes, so flow style (`upload: {prefix: a}`) and quoted keys work too.
+    """
+    text = read_config_text(path, "profile")
+    node = _compose(text, path)
+    pending = [node] if node is not None else []
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, yaml.MappingNode):
+            continue
+        for key_node, value_node in current.value:
+            if (
+                isinstance(value_node, yaml.ScalarNode)
+                and key_node.start_mark.line + 1 == line
+                and str(key_node.value) in keys
+            ):
+                start, end = value_node.start_mark.index, value_node.end_mark.index
+                kept_newline = "\n" if text[start:end].endswith("\n") else ""
+                return text[:start] + _yaml_scalar(new) + kept_newline + text[end:]
+            pending.append(value_node)
+    raise DrtasksError(f"{path}:{line}: no {' or '.join(keys)} value on this line to rewrite")
+
+
+def _yaml_scalar(value: str) -> str:
+    """``value`` as a YAML scalar that reads back as the same string (quoted only when needed)."""
+    try:
+        plain = yaml.safe_load(value) == value and "#" not in value and ": " not in value
+    except yaml.YAMLError:
+        plain = False
+    return value if plain and value.strip() == value and value else "'" + value.replace("'", "''") + "'"

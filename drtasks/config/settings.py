@@ -7,13 +7,14 @@ Precedence, lowest to highest: built-in defaults < system.env < run file < profi
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
 from drtasks.config import envfile
-from drtasks.errors import DrtasksError
+from drtasks.errors import DrtasksError, one_line
 
 LAYERS = ("default", "system.env", "run file", "profile", "env", "flag")
 
@@ -58,6 +59,7 @@ class Settings:
     profile_name: str | None = None
     dr_dir: Path = Path(".")
     warnings: list[str] = field(default_factory=list)
+    files_read: list[Path] = field(default_factory=list)  # the env files the values came from
 
     def get(self, key: str, default: str | None = None) -> str | None:
         setting = self.values.get(key)
@@ -75,8 +77,18 @@ class Settings:
     def require(self, key: str, hint: str) -> str:
         value = self.get(key)
         if value is None:
-            raise DrtasksError(f"{key} is not set; {hint}")
+            raise DrtasksError(f"{key} is not set; {hint} ({self.where_read()})")
         return value
+
+    def where_read(self) -> str:
+        """Which DR_DIR and which files were read: what a "not set" error should point the user at."""
+        if not self.dr_dir.exists():
+            return f"DR_DIR={self.dr_dir} does not exist"
+        if not self.dr_dir.is_dir():
+            return f"DR_DIR={self.dr_dir} is a file, not a folder"
+        read = ", ".join(path.name if path.parent == self.dr_dir else str(path) for path in self.files_read)
+        profile = f", profile {self.profile_name}" if self.profile_name else ""
+        return f"DR_DIR={self.dr_dir}; read: {read or 'no env file (neither system.env nor run.env is there)'}{profile}"
 
 
 def run_file(dr_dir: Path, environ: Mapping[str, str]) -> Path:
@@ -94,7 +106,7 @@ def dr_dir_from(environ: Mapping[str, str]) -> Path:
 
 
 def _stderr_warning(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    print(f"warning: {one_line(message)}", file=sys.stderr)
 
 
 def resolve(
@@ -124,7 +136,9 @@ def resolve(
     ):
         if not path.exists() and not required:
             continue
-        for entry in envfile.read_env_file(path, known, environ, warn_once):
+        # Undefined references are judged once every layer is in: a higher layer may define them.
+        settings.files_read.append(path)
+        for entry in envfile.read_env_file(path, known, environ, lambda _message: None):
             known[entry.key] = entry.value
             settings.set(entry.key, entry.value, Origin(layer, f"{_short(path, dr_dir)}:{entry.line}"))
             file_entries.append((layer, entry))
@@ -146,20 +160,64 @@ def resolve(
     for key, (value, flag) in (flags or {}).items():
         settings.set(key, value, Origin("flag", flag))
 
-    _follow_overridden_references(settings, file_entries, environ)
+    undefined = _follow_overridden_references(settings, file_entries, environ)
+    _judge_undefined(settings, file_entries, undefined, warn_once)
     return settings
+
+
+# Variables that name where data is read or written: buckets, prefixes, keys, endpoints and the
+# profiles that hold their credentials. A reference to an undefined variable in one of them is an
+# error, never a silent empty string: `DR_UPLOAD_S3_PREFIX=$TYPO/` would otherwise be the bucket root.
+_LOCATION_VARIABLE = re.compile(
+    r"^DR_\w*(_S3_BUCKET|_S3_\w*PREFIX|_S3_\w*_KEY|ENDPOINT_URL|_S3_PROFILE)$|^DR_(DROA_URL|REMOTE_MINIO_URL)$"
+)
+
+
+def is_location_variable(key: str) -> bool:
+    return bool(_LOCATION_VARIABLE.match(key))
+
+
+def _in_effect(settings: Settings, layer: str, entry: envfile.EnvEntry) -> bool:
+    current = settings.values.get(entry.key)
+    if current is None or current.origin.layer != layer:
+        return False
+    return current.origin.detail.split(", follows")[0].endswith(f":{entry.line}")
+
+
+def _judge_undefined(
+    settings: Settings,
+    file_entries: list[tuple[str, envfile.EnvEntry]],
+    undefined: dict[int, tuple[str, ...]],
+    warn: Callable[[str], None],
+) -> None:
+    """Refuse an undefined reference in a location variable; warn about the others still in effect."""
+    for index, (layer, entry) in enumerate(file_entries):
+        names = undefined.get(index, entry.undefined)
+        if not names or not _in_effect(settings, layer, entry):
+            continue
+        where = f"{entry.path}:{entry.line}"
+        if is_location_variable(entry.key):
+            listed = ", ".join(f"${name}" for name in names)
+            raise DrtasksError(
+                f"{where}: {entry.key} refers to {listed}, which is not defined; "
+                "an S3 bucket, prefix, key or endpoint is never guessed"
+            )
+        for name in names:
+            warn(f"{where}: ${name} is not defined; it expands to an empty string")
 
 
 def _follow_overridden_references(
     settings: Settings, file_entries: list[tuple[str, envfile.EnvEntry]], environ: Mapping[str, str]
-) -> None:
+) -> dict[int, tuple[str, ...]]:
     """Re-expand file values whose references a higher layer changed.
 
     `DR_UPLOAD_S3_PREFIX=$DR_LOCAL_S3_MODEL_PREFIX-1` in run.env should follow a profile that sets
-    another model prefix, as it would had the profile's value been in run.env.
+    another model prefix, as it would had the profile's value been in run.env. Returns, by index in
+    ``file_entries``, the references still undefined after re-expansion.
     """
     file_layers = {"system.env", "run file"}
-    for layer, entry in file_entries:
+    still_undefined: dict[int, tuple[str, ...]] = {}
+    for index, (layer, entry) in enumerate(file_entries):
         current = settings.values.get(entry.key)
         if current is None or current.origin.layer != layer or not entry.refs:
             continue
@@ -173,9 +231,12 @@ def _follow_overridden_references(
             setting = settings.values.get(name)
             return setting.value if setting else environ.get(name)
 
-        value = envfile.expand(entry.raw, lookup, lambda _name: None)
+        missing: list[str] = []
+        value = envfile.expand(entry.raw, lookup, missing.append)
+        still_undefined[index] = tuple(dict.fromkeys(missing))
         detail = f"{current.origin.detail}, follows {', '.join(moved)}"
         settings.set(entry.key, value, Origin(layer, detail))
+    return still_undefined
 
 
 def _short(path: Path, base: Path) -> str:

@@ -104,12 +104,14 @@ def make_client(
     loader = session._session.get_component("data_loader")
     if str(models_root) not in loader.search_paths:
         loader.search_paths.insert(0, str(models_root))
-    config = Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
-        connect_timeout=10,
-        read_timeout=60,
-    )
-    return session.client(SERVICE_NAME, region_name=region, endpoint_url=endpoint_url or None, config=config)
+    from drtasks import timeouts
+    from drtasks.s3 import remember_session_secrets
+
+    options = timeouts.botocore_options()
+    options["retries"]["total_max_attempts"] = max_attempts
+    client = session.client(SERVICE_NAME, region_name=region, endpoint_url=endpoint_url or None, config=Config(**options))
+    remember_session_secrets(session)
+    return client
 
 
 # ---------------------------------------------------------------------------- checks

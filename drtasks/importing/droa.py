@@ -25,7 +25,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from drtasks.errors import DrtasksError
+from drtasks import secrets, timeouts
+from drtasks.errors import DrtasksError, shorten
 from drtasks.importing.droa_rules import (  # noqa: F401 (the last two are re-exported)
     check_names,
     dump_training_params,
@@ -36,7 +37,7 @@ from drtasks.s3 import cache_dir
 PASSWORD_ENV = "DR_DROA_PASSWORD"
 # Cached credentials are reused only while they have at least this long to live.
 REUSE_MARGIN = timedelta(minutes=5)
-HTTP_TIMEOUT = 30
+MAX_ENV_JS_BYTES = 1024 * 1024  # a deployment's env.js is a few hundred bytes
 UPLOAD_ROOT = "uploads/models"
 
 DEPLOYMENT_FIELDS = {
@@ -99,15 +100,25 @@ def env_js_url(site_url: str) -> str:
 def discover(site_url: str) -> DroaDeployment:
     """Read ``<site_url>/env.js``."""
     url = env_js_url(site_url)
+    wait = timeouts.seconds()
     try:
-        with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as response:
-            text = response.read().decode("utf-8", errors="replace")
+        with urllib.request.urlopen(url, timeout=wait) as response:
+            text = response.read(MAX_ENV_JS_BYTES + 1).decode("utf-8", errors="replace")
     except urllib.error.HTTPError as exc:
         raise DrtasksError(f"cannot read {url}: HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DrtasksError(f"cannot reach {url}: {reason}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise DrtasksError(f"cannot reach {url}: {_network_reason(exc, wait)}") from None
+    if len(text) > MAX_ENV_JS_BYTES:
+        raise DrtasksError(f"{url} is larger than {MAX_ENV_JS_BYTES:,} bytes: is this a DRoA site?")
     return parse_env_js(text, site_url.rstrip("/"))
+
+
+def _network_reason(exc: BaseException, wait: float) -> str:
+    """Why a urllib call failed, in a few words (a timeout names the bound and how to change it)."""
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, TimeoutError) or isinstance(exc, TimeoutError):
+        return f"no answer within {wait:g} s ({timeouts.TIMEOUT_ENV} sets the wait)"
+    return shorten(str(reason), 200)
 
 
 # --------------------------------------------------------------------------- credentials
@@ -159,8 +170,9 @@ def load_cached_credentials(site_url: str, username: str, now: datetime | None =
     path = credentials_cache_file(site_url, username)
     try:
         credentials = DroaCredentials.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+    secrets.remember(credentials.secret_access_key, credentials.session_token)
     return credentials if credentials.remaining(now) > REUSE_MARGIN else None
 
 
@@ -201,7 +213,7 @@ def _cognito_client(service: str, region: str) -> Any:
     from botocore.config import Config
 
     session = boto3.Session(region_name=region)
-    return session.client(service, config=Config(signature_version=UNSIGNED, retries={"max_attempts": 2}))
+    return session.client(service, config=Config(signature_version=UNSIGNED, **timeouts.botocore_options()))
 
 
 def _client_error_text(exc: Exception) -> tuple[str, str]:
@@ -233,6 +245,7 @@ def authenticate(deployment: DroaDeployment, username: str, password: str) -> Dr
             f"DRoA sign-in for {username} needs {challenge}: sign in once on {deployment.url} first"
         )
     id_token = answer["AuthenticationResult"]["IdToken"]
+    secrets.remember(id_token, answer["AuthenticationResult"].get("AccessToken"), answer["AuthenticationResult"].get("RefreshToken"))
     logins = {deployment.login_provider: id_token}
     try:
         identity = _cognito_client("cognito-identity", deployment.region)
@@ -243,6 +256,7 @@ def authenticate(deployment: DroaDeployment, username: str, password: str) -> Dr
         raise DrtasksError(f"DRoA identity pool refused {username}: {code}: {message}") from None
     except BotoCoreError as exc:
         raise DrtasksError(f"DRoA identity pool unreachable for {username}: {exc}") from None
+    secrets.remember(issued.get("SecretKey"), issued.get("SessionToken"))
     expiration = issued["Expiration"]
     if expiration.tzinfo is None:
         expiration = expiration.replace(tzinfo=timezone.utc)
@@ -305,6 +319,7 @@ def sign_in(
             return DroaSession(deployment, username, cached, from_cache=True)
     provider = password_provider or password_from_env_or_terminal(username)
     password = provider()
+    secrets.remember(password)
     if not password:
         raise DrtasksError(f"no DRoA password for {username} (set {PASSWORD_ENV} or type it when asked)")
     credentials = authenticate(deployment, username, password)
@@ -351,8 +366,9 @@ class DroaApi:
         body = json.dumps(payload).encode() if payload is not None else None
         request = urllib.request.Request(url, data=body, method=method,
                                          headers=self._signed_headers(method, url, body))
+        wait = timeouts.api_seconds()
         try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
+            with urllib.request.urlopen(request, timeout=wait) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             message = _error_message(exc)
@@ -369,9 +385,8 @@ class DroaApi:
                     "for an import this is how DRoA answers when a required file cannot be read from the upload"
                 ) from None
             raise DrtasksError(f"DRoA {method} {path} failed with HTTP {exc.code}: {message}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise DrtasksError(f"cannot reach the DRoA API at {self.base_url}: {reason}") from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise DrtasksError(f"cannot reach the DRoA API at {self.base_url}: {_network_reason(exc, wait)}") from None
         if not raw:
             return {}
         try:

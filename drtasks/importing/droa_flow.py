@@ -18,7 +18,7 @@ from typing import Any
 from drtasks.checkpoint_choice import choose_for
 from drtasks.config import targets
 from drtasks.config.settings import Settings
-from drtasks.errors import DrtasksError
+from drtasks.errors import DrtasksError, shorten
 from drtasks.importing.flow import ImportRequest
 from drtasks.manifest import ManifestItem, find_pieces, upload_manifest
 from drtasks.model import Checkpoint, SourceModel
@@ -43,7 +43,7 @@ def droa_site(settings: Settings) -> tuple[str, str]:
     """(site url, username); both must be set."""
     url = settings.require("DR_DROA_URL", "set the DRoA site's address in the profile's import.droa_url")
     if not url.startswith(("https://", "http://")):
-        raise DrtasksError(f"DR_DROA_URL is {url!r}{_where(settings, 'DR_DROA_URL')}; expected an https:// address")
+        raise DrtasksError(f"DR_DROA_URL is {shorten(url)}{_where(settings, 'DR_DROA_URL')}; expected an https:// address")
     username = settings.require("DR_DROA_USERNAME", "set your DRoA user name in the profile's import.droa_username")
     return url, username
 
@@ -67,14 +67,16 @@ def sign_in(settings: Settings) -> Any:
 
 
 def transit_endpoint(settings: Settings) -> str | None:
-    return settings.get("DR_DROA_S3_ENDPOINT_URL")
+    return targets.endpoint_url(settings, "DR_DROA_S3_ENDPOINT_URL")
 
 
 def transit_client(session: Any, endpoint_url: str | None, concurrency: int) -> Any:
+    from drtasks import timeouts
+
     client = session.s3_client(
         endpoint_url,
         max_pool_connections=concurrency + 2,
-        retries={"max_attempts": 3, "mode": "standard"},
+        **timeouts.botocore_options(),
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Collection
 
+from drtasks.config import targets
 from drtasks.config.settings import Settings
 from drtasks.errors import DrtasksError
 from drtasks.model import Checkpoint, checkpoint_number
@@ -151,7 +152,7 @@ def console_client(settings: Settings) -> Any:
 
     return console.make_client(
         region=CONSOLE_REGION,
-        endpoint_url=settings.get("DR_IMPORT_ENDPOINT_URL"),
+        endpoint_url=targets.endpoint_url(settings, "DR_IMPORT_ENDPOINT_URL"),
         aws_profile=settings.get("DR_UPLOAD_S3_PROFILE"),
     )
 

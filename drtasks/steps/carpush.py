@@ -6,6 +6,8 @@ as car-zip builds it. Planning logs in to every car (reads only); applying uploa
 
 from __future__ import annotations
 
+import hashlib
+
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,7 @@ class CarPushOptions:
     source: str | None = None  # when building: auto | container | s3
     container: str | None = None
     dry_run: bool = False  # a dry run pins nothing
+    verify: bool = False  # run the archive's model as the car does (OpenVINO) before any car is touched
 
 
 def resolve_cars(flags: tuple[str, ...] | list[str], settings: Any) -> list[str]:
@@ -52,7 +55,7 @@ def connector_for(trust_fingerprints: tuple[str, ...] | list[str], dry_run: bool
 
 
 def archive_to_push(context: StepContext, options: CarPushOptions) -> tuple[bytes, str, str]:
-    """(archive bytes, model name, where it came from)."""
+    """(archive bytes, model name, where it came from): a given file, an earlier car-zip's, or built."""
     from drtasks.carzip.archive import car_model_name
 
     settings = context.settings
@@ -83,6 +86,7 @@ class CarPushStepPlan(StepPlan):
     step = "car-push"
     push: Any  # drtasks.car.plan.CarPushPlan
     connector: Any
+    car_run: Any = None  # drtasks.carzip.verify.CarRun, with --verify
     notes: list[str] = field(default_factory=list)
 
     def heading(self) -> str:
@@ -93,6 +97,10 @@ class CarPushStepPlan(StepPlan):
         from drtasks.car.pins import show_fingerprint
 
         rows = []
+        if self.car_run is not None:
+            from drtasks.carzip.verify import verify_rows
+
+            rows += [Row("check", what, reason=reason) for what, reason in verify_rows(self.car_run)]
         for car in self.push.cars:
             trust = f"certificate {show_fingerprint(car.fingerprint)[:23]}... ({car.trust})"
             rows.append(Row(car.action, f"{car.url} {self.push.model_name}", self.push.archive_size, reason=f"{car.reason}; {trust}"))
@@ -111,7 +119,8 @@ class CarPushStepPlan(StepPlan):
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"step": self.step, **self.push.as_json()}
+        verified = {"verify": self.car_run.as_dict()} if self.car_run is not None else {}
+        return {"step": self.step, **self.push.as_json(), **verified}
 
     @property
     def changes(self) -> bool:
@@ -157,10 +166,20 @@ def plan_car_push_step(context: StepContext) -> CarPushStepPlan:
     if not cars:
         raise DrtasksError("no car to push to: give --car https://HOST, or list car_zip.cars in the profile")
     archive, name, origin = archive_to_push(context, options)
+    car_run = None
+    if options.verify:
+        # Before any car is contacted; an earlier car-zip step of the chain may have done it already.
+        built = context.last(CarZipPlan)
+        same = built is not None and built.archive.size == len(archive) and built.archive.sha256 == hashlib.sha256(archive).hexdigest()
+        car_run = built.car_run if built is not None and same else None
+        if car_run is None:
+            from drtasks.carzip.verify import run_like_the_car
+
+            car_run = run_like_the_car(archive)
     connector = connector_for(options.trust_fingerprints, options.dry_run)
     try:
         push = plan_car_push(archive, name, cars, connector, load=options.load, origin=origin, source=origin)
     except BaseException:
         connector.close()
         raise
-    return CarPushStepPlan(push, connector)
+    return CarPushStepPlan(push, connector, car_run)

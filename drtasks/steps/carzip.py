@@ -100,15 +100,16 @@ class CarZipPlan(StepPlan):
     def apply(self, runtime: Runtime) -> StepResult:
         done: list[str] = []
         checks = []
+        # The local file first: a folder that cannot be written stops the step before any upload.
+        if self.file_write is not None and self.file_write.action is not Action.UNCHANGED:
+            flow.write_file(self.file_write, self.archive)
+            done.append(f"wrote {self.file_write.path}")
         if self.upload is not None and self.upload.changes:
             from drtasks.transfer import TransferConfig, apply
 
             # One archive from a local file: 4 parts in flight keep memory low (the car's limit is 200 MB).
             checks = apply(self.upload, self.client, self.client, TransferConfig(max_concurrency=4))
             done.append(f"uploaded {self.upload.target.url}/{self.key}")
-        if self.file_write is not None and self.file_write.action is not Action.UNCHANGED:
-            flow.write_file(self.file_write, self.archive)
-            done.append(f"wrote {self.file_write.path}")
         where = f"{self.upload.target.url}/{self.key}" if self.upload is not None else ""
         return StepResult(self.step, "done", "; ".join(done) or "nothing to do", checks, where=where)
 

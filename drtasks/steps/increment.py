@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drtasks.config import targets
 from drtasks.config.settings import Settings
 from drtasks.errors import DrtasksError
 from drtasks.steps.base import Row, Runtime, StepContext, StepPlan, StepResult
@@ -63,15 +64,16 @@ def rewrite_line(path: Path, number: int, layer: str, new: str) -> None:
     old = lines[number - 1]
     ending = "\n" if old.endswith("\n") else ""
     if layer == "profile":
-        match = re.match(r"^(\s*)(prefix)\s*:", old)
-        if not match:
-            raise DrtasksError(f"{path}:{number}: expected the upload section's 'prefix:' line, found {old.strip()[:60]!r}")
-        lines[number - 1] = f"{match.group(1)}{match.group(2)}: {new}{ending}"
+        from drtasks.config.profile import rewrite_scalar
+
+        # Through the YAML nodes: flow style (`upload: {prefix: a}`), quoted keys and `env:` work too.
+        text = rewrite_scalar(path, number, ("prefix", KEY), new)
     else:
         lines[number - 1] = f"{KEY}={new}{ending}"
+        text = "".join(lines)
     try:
         shutil.copy2(path, path.with_name(path.name + ".bak"))
-        path.write_text("".join(lines), encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
     except OSError as error:
         raise DrtasksError(f"{path}: cannot write it ({error.strerror or error.__class__.__name__})") from None
 
@@ -116,6 +118,6 @@ class IncrementPlan(StepPlan):
 def plan_increment_step(context: StepContext) -> IncrementPlan:
     options: IncrementOptions = context.options or IncrementOptions()
     settings = context.settings
-    old = settings.require(KEY, "set it in run.env or the profile's upload.prefix")
+    old = targets.prefix(settings, KEY, "set it in run.env or the profile's upload.prefix")  # never the bucket root
     layer, path, line = origin_line(settings)
     return IncrementPlan(layer, path, line, old, next_prefix(old, options.delimiter))

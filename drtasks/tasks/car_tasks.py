@@ -29,6 +29,7 @@ class CarPushRequest:
     container: str | None = None
     best: bool = False
     checkpoint: str | None = None
+    verify: bool = False
 
 
 def car_push_chain(request: CarPushRequest) -> "ChainRequest":
@@ -37,7 +38,7 @@ def car_push_chain(request: CarPushRequest) -> "ChainRequest":
 
     options = CarPushOptions(
         tuple(request.cars), request.archive, request.name, request.load, tuple(request.trust_fingerprints),
-        request.source, request.container, request.dry_run,
+        request.source, request.container, request.dry_run, request.verify,
     )
     return ChainRequest(request.profile, [StepSpec("car-push", options)], checkpoint_flags(request.best, request.checkpoint))
 
@@ -62,6 +63,7 @@ def run_car_push(request: CarPushRequest) -> None:
         "checkpoint": "c",
         "from_": "s",
         "trust_fingerprint": "t",
+        "verify": "V",
     },
     help={
         "car": "the car's console, https://HOST[:PORT] (repeat for several cars; default: the profile's car_zip.cars)",
@@ -77,6 +79,7 @@ def run_car_push(request: CarPushRequest) -> None:
         "container": "when building from a container: its name",
         "best": "when building from S3: the best checkpoint",
         "checkpoint": "when building from S3: checkpoint number N",
+        "verify": "before any car is contacted, load the model as the car does (OpenVINO) and run it once; stop if the car could not (pip install 'drtasks[verify]')",
     },
 )
 def car_push(
@@ -94,6 +97,7 @@ def car_push(
     container: str | None = None,
     best: bool = False,
     checkpoint: str | None = None,
+    verify: bool = False,
 ) -> None:
     """Upload the car's .tar.gz to each car's web console, prove the car lists it, optionally load it.
 
@@ -102,7 +106,7 @@ def car_push(
     (or given with --trust-fingerprint); later a changed certificate is refused.
     """
     run_car_push(
-        CarPushRequest(profile, list(car or []), archive, name, load, force, dry_run, json, list(trust_fingerprint or []), from_, container, best, checkpoint)
+        CarPushRequest(profile, list(car or []), archive, name, load, force, dry_run, json, list(trust_fingerprint or []), from_, container, best, checkpoint, verify)
     )
 
 

@@ -33,26 +33,30 @@ def _one_line_errors(body: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return body(*args, **kwargs)
         except DrtasksError as error:
-            raise Exit(f"drtasks: {error.message}", code=error.code) from None
+            from drtasks.secrets import redact
+
+            raise Exit(f"drtasks: {redact(error.message)}", code=error.code) from None
         except KeyboardInterrupt:
             raise Exit("drtasks: interrupted", code=130) from None
         except Exception as error:
             # A failure of the network or of a service that no step turned into a message: still
             # one line, naming what failed, never a traceback.
-            if not _is_service_failure(error):
+            if not is_service_failure(error):
                 raise
-            raise Exit(f"drtasks: {error.__class__.__name__}: {_first_line(error)}", code=1) from None
+            raise Exit(f"drtasks: {error.__class__.__name__}: {first_line(error)}", code=1) from None
 
     return wrapper
 
 
-def _is_service_failure(error: BaseException) -> bool:
+def is_service_failure(error: BaseException) -> bool:
     module = type(error).__module__
     return module.startswith(("botocore", "urllib3", "requests", "docker")) or isinstance(error, (ConnectionError, TimeoutError))
 
 
-def _first_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
+def first_line(error: BaseException) -> str:
+    from drtasks.secrets import redact
+
+    text = redact(" ".join(str(error).split()))
     return text[:300] + ("..." if len(text) > 300 else "")
 
 

@@ -111,14 +111,25 @@ def derived_settings(settings: Any) -> dict[str, tuple[str, str]]:
     return derived
 
 
+def droa_caches(settings: Any) -> list[Any]:
+    """The DRoA credentials cache of the configured site and user, if any: its secrets stay hidden."""
+    site, user = settings.get("DR_DROA_URL"), settings.get("DR_DROA_USERNAME")
+    if not (site and user):
+        return []
+    from drtasks.importing.droa import credentials_cache_file
+
+    return [credentials_cache_file(site, user)]
+
+
 @drtask(help={"profile": "named profile to layer over the env files", "json": "print the settings as JSON"})
 def config(c: Any, profile: str | None = None, json: bool = False) -> None:
     """Show every resolved setting with its value and where it came from (secrets redacted)."""
     from drtasks import render
+    from drtasks.config.known_secrets import known_secrets
     from drtasks.tasks.common import settings_for
 
     settings = settings_for(profile)
-    rows = render.settings_rows(settings, derived_settings(settings))
+    rows = render.settings_rows(settings, derived_settings(settings), known_secrets(settings, droa_caches(settings)))
     if json:
         print(jsonlib.dumps({"profile": settings.profile_name, "dr_dir": str(settings.dr_dir), "settings": rows}, indent=2))
         return

@@ -16,10 +16,14 @@ TASK_MODULES = (
     "drtasks.tasks.import_tasks",
     "drtasks.tasks.model_tasks",
     "drtasks.tasks.ship_tasks",
+    "drtasks.tasks.backup_tasks",
 )
 
 
 def build() -> Collection:
+    from drtasks.secrets import install_log_redaction
+
+    install_log_redaction()  # before invoke's --debug can turn any logging on
     namespace = Collection()
     for name in TASK_MODULES:
         try:
