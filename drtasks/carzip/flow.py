@@ -136,8 +136,6 @@ def build(model: CarModel) -> CarArchive:
     checked as it is written. Nothing is read back.
     """
     validate_metadata(model.metadata, "model_metadata.json")
-    if model.pb_size == 0:
-        raise DrtasksError("the frozen graph (.pb) is empty")
     workdir = _workdir()
     model = replace(model, workdir=workdir)
     path = workdir / "car.tar.gz"
