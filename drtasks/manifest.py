@@ -37,11 +37,19 @@ class SourceObject:
 
 @dataclass(frozen=True)
 class LocalFile:
-    """A file on this machine to upload; its MD5 is taken when the manifest is made."""
+    """A file on this machine to upload; its MD5 is taken when the manifest is made.
+
+    A file whose writer hashed it in parts (``part_md5s``: the MD5 of each ``part_size`` bytes) has
+    as ``md5`` the ETag S3 gives it uploaded in those parts (the MD5 of the part MD5s, "-count"; a
+    plain MD5 for one part). Its upload hashes nothing again: every part carries its planned MD5 as
+    Content-MD5, so S3 refuses bytes that differ from what was planned.
+    """
 
     path: Path
     size: int
     md5: str
+    part_size: int = 0
+    part_md5s: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, path: Path) -> "LocalFile":

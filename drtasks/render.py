@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from drtasks.units import human, plural
 
@@ -75,10 +76,11 @@ def chain_table(chain: "ChainPlan", show_all: bool = False, width: int = 160) ->
     for number, (plan, rows) in enumerate(shown):
         if number:
             table.add_section()
-        table.add_row("", f"[bold]{plan.step}[/bold] {plan.heading()}", "", "", "")
+        table.add_row("", Text.assemble((plan.step, "bold"), f" {plan.heading()}"), "", "", "")
         for row in rows:
             style = _STYLE.get(row.action)
-            table.add_row(_SIGN.get(row.action, " "), row.what, row.action, _size(row), row.reason, style=style)
+            # Keys and reasons are text, never markup: an S3 key may hold "[" and "]".
+            table.add_row(_SIGN.get(row.action, " "), Text(row.what), row.action, _size(row), Text(row.reason), style=style)
     return table
 
 
@@ -116,7 +118,7 @@ def print_checks(checks: list["Check"], where: str, out: Console) -> None:
         table.add_column("key", overflow="fold")
         table.add_column("detail", overflow="fold")
         for check in failed:
-            table.add_row(check.key, check.detail, style="bold red")
+            table.add_row(Text(check.key), Text(check.detail), style="bold red")
         out.print(table)
     out.print(f"Verified {plural(len(checks) - len(failed), 'object')} at {where} (size and checksum of each)" + (f"; {len(failed)} failed." if failed else "."))
 

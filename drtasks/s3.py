@@ -159,6 +159,12 @@ class ObjectInfo:
 def list_objects(client: Any, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
     """Every object under ``prefix`` (a folder: the prefix is followed by '/')."""
     folder = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+    from drtasks.s3lean import for_listing
+
+    lean = for_listing(client)
+    if lean is not None:  # thousands of keys: botocore's parsing of each would cost more than the listing
+        yield from lean.list_objects(bucket, folder)
+        return
     paginator = client.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=folder):
         for item in page.get("Contents", []):
@@ -171,6 +177,12 @@ def list_objects(client: Any, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
 def list_folder_files(client: Any, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
     """The objects directly in the folder ``prefix/``, not in its sub-folders (one delimiter listing)."""
     folder = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+    from drtasks.s3lean import for_listing
+
+    lean = for_listing(client)
+    if lean is not None:
+        yield from lean.list_objects(bucket, folder, "/")
+        return
     paginator = client.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=folder, Delimiter="/"):
         for item in page.get("Contents", []):

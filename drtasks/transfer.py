@@ -56,6 +56,9 @@ class TransferConfig:
     copy_threshold: int = 5 * GiB  # CopyObject's limit; above it, multipart copy
     copy_part_size: int = 512 * MiB
     read_attempts: int = 3  # reads of one source object before its checksum mismatch fails the run
+    # Small objects and server-side copies through drtasks.s3lean where the endpoint allows it
+    # (botocore's CPU per call, not the network, limits thousands of small objects).
+    lean: bool = True
 
     def __post_init__(self) -> None:
         if min(self.part_size, self.copy_part_size) < MIN_PART:
@@ -176,7 +179,7 @@ def _stream_errors() -> tuple[type[BaseException], ...]:
     return (ResponseStreamingError, IncompleteReadError, ReadTimeoutError, HTTPError, ConnectionError, TimeoutError)
 
 
-def _read_exactly(body: Any, size: int) -> bytes:
+def read_exactly(body: Any, size: int) -> bytes:
     """Up to ``size`` bytes; fewer when the body ends or breaks (the caller reads again)."""
     chunks: list[bytes] = []
     remaining = size
@@ -190,6 +193,9 @@ def _read_exactly(body: Any, size: int) -> bytes:
     except _stream_errors():
         pass
     return b"".join(chunks)
+
+
+_read_exactly = read_exactly
 
 
 def _error_code(error: BaseException) -> str:
@@ -343,6 +349,21 @@ class Transfer:
         self._buffers = threading.BoundedSemaphore(config.max_concurrency + 2)
         self._objects = ThreadPoolExecutor(config.max_concurrency, thread_name_prefix="drtasks-object")
         self._parts = ThreadPoolExecutor(config.max_concurrency, thread_name_prefix="drtasks-part")
+        self._lean_lock = threading.Lock()
+        self._lean: dict[str, Any] = {}
+
+    def _lean_side(self, side: str) -> Any:
+        """drtasks.s3lean for the source or target endpoint, or None (botocore then makes the call)."""
+        with self._lean_lock:
+            if side not in self._lean:
+                location, client = (self.source, self.source_client) if side == "source" else (self.target, self.target_client)
+                lean = None
+                if self.config.lean and isinstance(location, S3Location) and client is not None:
+                    from drtasks.s3lean import LeanS3
+
+                    lean = LeanS3.for_client(client, location)
+                self._lean[side] = lean
+            return self._lean[side]
 
     # -- helpers -----------------------------------------------------------------------
     def _check_cancel(self) -> None:
@@ -362,15 +383,19 @@ class Transfer:
     def _put(self, item: ManifestItem, body: bytes, digest: bytes) -> str:
         """PutObject with Content-MD5; S3's answer must name the same MD5."""
         self._check_cancel()
-        with s3_errors(self.target):
-            answer = self.target_client.put_object(
-                Bucket=self.target.bucket,
-                Key=self._target_key(item.key),
-                Body=body,
-                ContentMD5=_content_md5(digest),
-                Metadata=self._metadata(item),
-            )
-        etag = answer["ETag"].strip('"')
+        lean = self._lean_side("target")
+        if lean is not None:
+            etag = lean.put_object(self.target.bucket, self._target_key(item.key), body, _content_md5(digest), self._metadata(item))
+        else:
+            with s3_errors(self.target):
+                answer = self.target_client.put_object(
+                    Bucket=self.target.bucket,
+                    Key=self._target_key(item.key),
+                    Body=body,
+                    ContentMD5=_content_md5(digest),
+                    Metadata=self._metadata(item),
+                )
+            etag = answer["ETag"].strip('"')
         if etag != digest.hex():
             raise DrtasksError(f"{self.target.url}/{item.key}: the target answered ETag {etag} for bytes whose MD5 is {digest.hex()}")
         return etag
@@ -383,6 +408,24 @@ class Transfer:
             except OSError as error:
                 raise DrtasksError(f"{item.local.path}: cannot read it ({error.strerror or error.__class__.__name__})") from None
         return self._get(item)["Body"]
+
+    def _read_small(self, item: ManifestItem) -> bytes:
+        """The whole item (up to one byte more than planned, so a longer object shows); short when a read breaks."""
+        if item.local is None:
+            lean = self._lean_side("source")
+            if lean is not None:
+                from drtasks.s3lean import PreconditionFailed
+
+                assert item.source
+                try:
+                    return lean.get_object(item.source.bucket, item.source.key, item.source.etag, item.size + 1)
+                except PreconditionFailed:
+                    raise DrtasksError(f"s3://{item.source.bucket}/{item.source.key} changed since the plan was made; run the command again") from None
+        body = self._open_body(item)
+        try:
+            return _read_exactly(body, item.size + 1)
+        finally:
+            body.close()
 
     def _get(self, item: ManifestItem, **extra: Any) -> Any:
         assert item.source
@@ -420,28 +463,45 @@ class Transfer:
         try:
             yield
         except ClientError as error:
-            code = _error_code(error)
-            where = f"s3://{item.source.bucket}/{item.source.key} at {self.source.endpoint_url or 'AWS'}"
-            if code in ("PreconditionFailed", "412"):
-                raise DrtasksError(f"{where} changed since the plan was made; run the command again") from None
-            if code in ("NoSuchKey", "404", "NotFound"):
-                raise DrtasksError(f"{where} is gone since the plan was made; nothing was copied for it") from None
+            refusal = self._source_refusal(item, _error_code(error))
+            if refusal is not None:
+                raise refusal from None
             raise
+
+    def _source_refusal(self, item: ManifestItem, code: str) -> DrtasksError | None:
+        """The one line for a copy refused because of its source (changed or gone), else None."""
+        assert item.source
+        where = f"s3://{item.source.bucket}/{item.source.key} at {self.source.endpoint_url or 'AWS'}"
+        if code in ("PreconditionFailed", "412"):
+            return DrtasksError(f"{where} changed since the plan was made; run the command again")
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return DrtasksError(f"{where} is gone since the plan was made; nothing was copied for it")
+        return None
 
     def _copy_whole(self, item: ManifestItem) -> None:
         assert item.source
         self._check_cancel()
-        with s3_errors(self.target), self._copy_source_errors(item):
-            answer = self.target_client.copy_object(
-                Bucket=self.target.bucket,
-                Key=self._target_key(item.key),
-                CopySource={"Bucket": item.source.bucket, "Key": item.source.key},
-                CopySourceIfMatch=f'"{item.source.etag}"',
-                MetadataDirective="REPLACE",
-                Metadata=self._metadata(item),
-            )
+        lean = self._lean_side("target")
+        if lean is not None:
+            from drtasks.s3lean import S3Refused
+
+            try:
+                etag = lean.copy_object(self.target.bucket, self._target_key(item.key), item.source.bucket, item.source.key, item.source.etag, self._metadata(item))
+            except S3Refused as error:
+                raise self._source_refusal(item, error.s3_code) or error from None
+        else:
+            with s3_errors(self.target), self._copy_source_errors(item):
+                answer = self.target_client.copy_object(
+                    Bucket=self.target.bucket,
+                    Key=self._target_key(item.key),
+                    CopySource={"Bucket": item.source.bucket, "Key": item.source.key},
+                    CopySourceIfMatch=f'"{item.source.etag}"',
+                    MetadataDirective="REPLACE",
+                    Metadata=self._metadata(item),
+                )
+            etag = answer["CopyObjectResult"]["ETag"].strip('"')
         self.progress.advanced(item.key, item.size)
-        self._finish(item, answer["CopyObjectResult"]["ETag"].strip('"'), "copied server-side from the planned source version")
+        self._finish(item, etag, "copied server-side from the planned source version")
 
     def _copy_parts(self, entry: PlanItem) -> None:
         item = entry.item
@@ -523,9 +583,15 @@ class Transfer:
     def _stream_small(self, item: ManifestItem) -> None:
         """One GET, proven against the source's ETag (or a second read), then one PUT."""
         problem = ""
+        planned = item.local.part_md5s if item.local is not None else ()
         for _attempt in range(self.config.read_attempts):
             self._check_cancel()
-            body = _read_exactly(self._open_body(item), item.size + 1)
+            body = self._read_small(item)
+            if len(body) == item.size and len(planned) == 1:  # hashed when it was written: S3 checks it
+                etag = self._put(item, body, bytes.fromhex(planned[0]))
+                self.progress.advanced(item.key, item.size)
+                self._finish(item, etag, "uploaded, the planned MD5 confirmed by the target")
+                return
             if len(body) != item.size:
                 problem = f"read {len(body)} of {item.size} bytes"
                 continue
@@ -533,7 +599,7 @@ class Transfer:
             digest.update(body)
             verdict = digest.matches()
             if verdict is None:
-                again = _read_exactly(self._open_body(item), item.size + 1)
+                again = self._read_small(item)
                 verdict = _md5(again).digest() == digest.whole.digest()
             if not verdict:
                 problem = "the bytes read do not match the source's checksum"
@@ -555,6 +621,9 @@ class Transfer:
         item = entry.item
         assert item and (item.source or item.local)
         source_part = self._source_part_size(item)
+        planned = [bytes.fromhex(h) for h in item.local.part_md5s] if item.local is not None else []
+        if planned and item.local is not None:
+            source_part = item.local.part_size  # the parts the file was hashed in: S3 checks each one
         if source_part and source_part >= MIN_PART and math.ceil(item.size / source_part) <= MAX_PARTS:
             part_size = source_part  # same parts as the source: the target's ETag will equal the source's
         else:
@@ -618,8 +687,11 @@ class Transfer:
                         self._buffers.release()
                         problem = f"read {(number - 1) * part_size + len(chunk)} of {item.size} bytes"
                         break
-                    digest.update(chunk)
-                    part_digest = _md5(chunk).digest()
+                    if planned:
+                        part_digest = planned[number - 1]
+                    else:
+                        digest.update(chunk)
+                        part_digest = _md5(chunk).digest()
                     if uploaded.get(number) == part_digest.hex():
                         self._buffers.release()  # the target already holds exactly this part
                         self.progress.advanced(item.key, want)
@@ -632,6 +704,8 @@ class Transfer:
                 self._wait_all(futures)
             if problem:
                 continue
+            if planned:
+                break  # every part went up with its planned MD5, and S3 answered the same
             verdict = digest.matches()
             if verdict is None:
                 verdict = self._whole_md5_again(item) == digest.whole.hexdigest()
@@ -697,7 +771,7 @@ class Transfer:
         item = entry.item
         assert item is not None
         if item.local is not None:  # a file of this machine: read once, proven like a streamed copy
-            if item.size > self.config.part_size or entry.upload_id:
+            if item.size > self.config.part_size or entry.upload_id or len(item.local.part_md5s) > 1:
                 return lambda: self._stream_parts(entry)
             return lambda: self._stream_small(item)
         if item.source is None:
@@ -818,6 +892,9 @@ class Transfer:
             self._parts.shutdown(wait=True)
             if lease is not None:
                 lease.release()
+            for lean in self._lean.values():
+                if lean is not None:
+                    lean.close()
 
     def _settle(self) -> None:
         """After a failure: let running jobs stop, then abort uploads no re-run could resume."""

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import tarfile
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ from drtasks.carzip.archive import (
     car_model_name,
     validate_car_archive,
     validate_metadata,
+    write_car_archive,
 )
 from drtasks.errors import DrtasksError
 
@@ -242,3 +244,36 @@ def test_names_the_car_would_show_as_empty_are_refused() -> None:
         car_model_name(".tar.gz")
     with pytest.raises(DrtasksError, match="nothing usable"):
         archive_file_name("...")
+
+
+def test_an_archive_is_written_from_a_stream_in_little_memory_and_describes_itself(tmp_path: Any) -> None:
+    import os
+    import tracemalloc
+    from pathlib import Path
+
+    peaks = {}
+    for megabytes in (10, 40):
+        graph = Path(tmp_path) / f"graph-{megabytes}.pb"
+        graph.write_bytes(os.urandom(megabytes * 1_000_000))  # random: the archive is as large as the graph
+        out_path = Path(tmp_path) / f"car-{megabytes}.tar.gz"
+        tracemalloc.start()
+        try:
+            with graph.open("rb") as source, out_path.open("wb") as out:
+                built = write_car_archive([("agent/model.pb", source, graph.stat().st_size), ("model_metadata.json", DISCRETE, len(DISCRETE))], out)
+            peaks[megabytes] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        data = out_path.read_bytes()
+        assert data == build_car_archive(graph.read_bytes(), DISCRETE)  # the same bytes, streamed or not
+        assert built.size == len(data) and built.sha256 == hashlib.sha256(data).hexdigest()
+        parts = [hashlib.md5(data[i : i + built.part_size]).digest() for i in range(0, len(data), built.part_size)]
+        assert built.etag == f"{hashlib.md5(b''.join(parts)).hexdigest()}-{len(parts)}"  # what S3 answers for it in parts
+        assert built.members == archive_members(data)
+    assert peaks[40] - peaks[10] < 10_000_000  # 30 MB more member, the same few blocks in memory: it streams
+    assert peaks[40] < 45_000_000
+
+
+def test_a_member_that_gives_fewer_or_more_bytes_than_announced_is_refused() -> None:
+    for size in (len(PB) + 1, len(PB) - 1):
+        with pytest.raises(DrtasksError, match="agent/model.pb"):
+            write_car_archive([("agent/model.pb", io.BytesIO(PB), size), ("model_metadata.json", DISCRETE, len(DISCRETE))], io.BytesIO())

@@ -7,8 +7,9 @@ import io
 import json
 import os
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -16,6 +17,7 @@ from drtasks.carzip import archive as car_archive
 from drtasks.sample_model import model_metadata, pseudo_random_bytes, seed_model
 from tests.cli import PROJECT_ROOT, drtasks, run
 from tests.drfc import UPLOAD_PREFIX, write_env_files
+from tests.fault_proxy import FaultProxy, Rule, op
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -131,17 +133,13 @@ def test_an_archive_with_two_graphs_is_refused_before_upload(dr_dir: Path, s3_se
     from drtasks.carzip import flow
     from drtasks.errors import DrtasksError
 
-    def two_graphs(pb: bytes, metadata: bytes) -> bytes:
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-            for name, data in (("agent/model.pb", pb), ("agent/other.pb", pb), ("model_metadata.json", metadata)):
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        return buffer.getvalue()
+    members = flow.car_members
 
-    monkeypatch.setattr(flow, "build_car_archive", two_graphs)
-    with pytest.raises(DrtasksError, match=r"\.pb"):
+    def two_graphs(model: Any, graph: Any) -> list[tuple[str, Any, int]]:
+        return [*members(model, graph), ("agent/other.pb", b"another graph", 13)]
+
+    monkeypatch.setattr(flow, "car_members", two_graphs)
+    with pytest.raises(DrtasksError, match=r"exactly one \.pb file, found 2 \(agent/model\.pb, agent/other\.pb\)"):
         in_process(dr_dir, monkeypatch)
     assert car_file(s3_server, upload_bucket_of(dr_dir)) is None
 
@@ -359,3 +357,45 @@ def test_drfc_car_commands_refuse_unknown_switches_in_one_line(dr_dir: Path, com
     # Every switch is explained by -h / --help: tests/test_new_user.py.
     wrong = run(command, "-x", dr_dir=dr_dir)
     assert wrong.code == 2 and wrong.err.count("\n") == 1 and "option -x not recognized" in wrong.err
+
+
+# -- the graph is read once from S3, straight into the archive, proven against its ETag --------------
+
+
+@dataclass(frozen=True)
+class Proxied:
+    endpoint_url: str
+    aws_profile: str
+
+
+@pytest.fixture
+def proxy(s3_server: Any) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(s3_server.endpoint_url, seed=5).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def proxied_dir(tmp_path: Path, s3_server: Any, model: Any, upload_bucket: str, proxy: FaultProxy) -> Path:
+    return write_env_files(tmp_path, Proxied(proxy.endpoint_url, s3_server.aws_profile), model, upload_bucket)
+
+
+@pytest.mark.parametrize("fault", ["corrupt", "truncate"])
+def test_a_bad_read_of_the_graph_is_read_again_and_the_archive_is_exact(proxied_dir: Path, proxy: FaultProxy, s3_server: Any, model: Any, fault: str) -> None:
+    graph = rf"/model/model_{model.last}\.pb$"
+    proxy.add(Rule(fault, op("GetObject", graph), times=1))
+    result = drtasks("car-zip", "--from", "s3", "-f", dr_dir=proxied_dir)
+    assert result.code == 0, result.err
+    assert proxy.count("GetObject", graph) == 2  # the bad read, then a good one; nothing read back
+    content = members(car_file(s3_server, upload_bucket_of(proxied_dir)) or b"")
+    assert sha(content["agent/model.pb"]) == model.pb_sha256[model.last]
+
+
+def test_a_graph_that_never_reads_right_stops_before_anything_is_written(proxied_dir: Path, proxy: FaultProxy, s3_server: Any, model: Any) -> None:
+    proxy.add(Rule("corrupt", op("GetObject", rf"/model/model_{model.last}\.pb$")))
+    output = proxied_dir / "out" / "model.tar.gz"
+    result = drtasks("car-zip", "--from", "s3", "-f", "-o", str(output), dr_dir=proxied_dir)
+    assert result.code != 0 and "Traceback" not in result.text
+    assert f"model_{model.last}.pb at {proxy.endpoint_url}: the bytes read do not match the object's checksum on 3 reads" in result.err
+    assert car_file(s3_server, upload_bucket_of(proxied_dir)) is None
+    assert not output.parent.exists() or not list(output.parent.iterdir())

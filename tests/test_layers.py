@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("drtasks.manifest", "drtasks.training_params", "drtasks.backup"),
     ("drtasks.model", "drtasks.sample_model", "drtasks.metrics", "drtasks.checkpoint_choice", "drtasks.model_check", "drtasks.sample_graph", "drtasks.real_model"),
     ("drtasks.config",),
-    ("drtasks.s3", "drtasks.units", "drtasks.data", "drtasks.graph"),
+    ("drtasks.s3", "drtasks.s3lean", "drtasks.units", "drtasks.data", "drtasks.graph"),
     ("drtasks.errors", "drtasks.startup", "drtasks.secrets", "drtasks.timeouts", "drtasks.processes", "drtasks"),
 )
 TASK_HELPERS = ("drtasks.tasks.common", "drtasks.tasks.runner", "drtasks.tasks.namespace")

@@ -227,3 +227,35 @@ def test_a_checked_checkpoint_is_not_read_again_until_it_changes(s3_server: Any,
     with pytest.raises(DrtasksError, match="lists 4 actions"):  # the refusal is remembered too
         check_checkpoint_model(client, model, model.select("last"))
     assert [key for key in reads if key.endswith((".pb", "model_metadata.json"))] == []
+
+
+def test_a_graph_in_a_file_is_checked_without_reading_its_weights(tmp_path: Any) -> None:
+    import tracemalloc
+    from pathlib import Path
+
+    metadata = model_metadata()
+    data = sample_frozen_graph(metadata, 24_000_000)
+    path = Path(tmp_path) / "model_7.pb"
+    path.write_bytes(data)
+    expected = read_graph(data, "model_7.pb")
+    del data
+    tracemalloc.start()
+    try:
+        found = read_graph(path, "model_7.pb")
+        spec = check_model(json.dumps(metadata).encode(), path, graph_name="model_7.pb")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert found == expected and spec.outputs == len(metadata["action_space"])
+    assert peak < 2_000_000  # the graph's 24 MB of weights were skipped, never read
+
+
+def test_a_graph_file_cut_short_or_garbled_is_refused_in_one_line(tmp_path: Any) -> None:
+    from pathlib import Path
+
+    data = sample_frozen_graph(model_metadata(), 200_000)
+    for name, content in (("cut.pb", data[: len(data) // 2]), ("garbled.pb", b"\xff" * 64 + data[64:])):
+        path = Path(tmp_path) / name
+        path.write_bytes(content)
+        with pytest.raises(DrtasksError, match=rf"^{name} is not a TensorFlow frozen graph"):
+            read_graph(path, name)

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from drtasks import inventory
+from drtasks.s3 import S3Location, make_client
 from drtasks.sample_model import seed_model
 from tests.cli import PROJECT_ROOT, drtasks, in_terminal
+from tests.fault_proxy import FaultProxy
 from tests.drfc import UPLOAD_PREFIX, write_env_files
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -209,10 +211,14 @@ def test_inventory_never_walks_inside_a_model(s3_server: Any, model: Any, two_mo
     # A model whose checkpoint index is gone is no model, and is not walked either.
     broken = seed_model(client, model.bucket, "broken-run", checkpoints=(1, 2), simtrace_iterations=5)
     client.delete_object(Bucket=model.bucket, Key=broken.key("model/deepracer_checkpoints.json"))
-    listed: list[tuple[str, str | None]] = []
-    client.meta.events.register("provide-client-params.s3.ListObjectsV2", lambda params, **_: listed.append((params.get("Prefix", ""), params.get("Delimiter"))))
-
-    models = inventory.find_models(client, s3_server.location(model.bucket))
+    # Every listing as the server receives it (botocore's or drtasks' own lean requests alike).
+    proxy = FaultProxy(s3_server.endpoint_url).start()
+    try:
+        location = S3Location(model.bucket, "", proxy.endpoint_url, s3_server.aws_profile)
+        models = inventory.find_models(make_client(location), location)
+    finally:
+        proxy.stop()
+    listed = [(r.query.get("prefix", [""])[0], r.query.get("delimiter", [None])[0]) for r in proxy.requests if r.operation == "ListObjects"]
 
     assert [m.location.prefix for m in models] == ["experiments/round-2", model.prefix]
     assert not any("training-simtrace" in prefix for prefix, _ in listed)

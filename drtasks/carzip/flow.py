@@ -2,42 +2,80 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import os
-from dataclasses import dataclass
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from drtasks.carzip.archive import ArchiveMember, archive_file_name, build_car_archive, car_model_name, read_member, validate_car_archive, validate_metadata
+from drtasks.carzip.archive import (
+    METADATA_MEMBER,
+    PB_MEMBER,
+    ArchiveMember,
+    BuiltArchive,
+    archive_file_name,
+    car_model_name,
+    read_member,
+    validate_car_archive,
+    validate_metadata,
+    write_car_archive,
+)
+from drtasks.carzip.stream import GraphFeed, ReadAgain, S3Graph, graph_part_size, whole_md5
 from drtasks.checkpoint_choice import choose_for
 from drtasks.config import targets
 from drtasks.config.settings import Settings
 from drtasks.errors import DrtasksError, shorten
-from drtasks.manifest import ManifestItem
+from drtasks.manifest import LocalFile, ManifestItem, SourceObject
 from drtasks.model import SourceModel
 from drtasks.model_check import ModelSpec, check_model
-from drtasks.plan import Action, Plan, PlanItem, compare, list_target, refuse_unsafe_prefix
-from drtasks.s3 import S3Location, make_client, read_proven, s3_errors
+from drtasks.plan import SOURCE_ETAG_METADATA, Action, Plan, compare, list_target, refuse_unsafe_prefix
+from drtasks.s3 import ObjectInfo, S3Location, make_client, read_proven, s3_errors
+from drtasks.transfer import TransferConfig
 
 CAR_FILE = "carfile.tar.gz"  # DRfC's key below the upload prefix
+READ_ATTEMPTS = TransferConfig().read_attempts
 
 
 @dataclass(frozen=True)
 class CarModel:
-    pb: bytes
+    pb: "bytes | S3Graph"  # the graph's bytes (container), or the S3 object read while the archive is written
     metadata: bytes
     origin: str  # one line for people: where the graph came from and why that one
     pb_name: str = "model.pb"  # the graph's file name where it came from, for messages
     name: str | None = None  # the model's own name where it has one (DRoA), for the car's file name
+    workdir: Path | None = None  # a temporary folder of this build, removed by CarArchive.close()
+
+    @property
+    def pb_size(self) -> int:
+        return self.pb.source.size if isinstance(self.pb, S3Graph) else len(self.pb)
 
 
 @dataclass
 class CarArchive:
-    data: bytes
+    """The built archive: a file in the build's temporary folder, never held in memory."""
+
+    path: Path
+    size: int
+    etag: str  # what S3 answers for it uploaded in part_size parts
+    sha256: str
     members: list[ArchiveMember]
     model: CarModel
     spec: ModelSpec  # what the metadata promises, checked against the graph
+    part_size: int = 0
+    part_md5s: tuple[str, ...] = ()
+
+    def read_bytes(self) -> bytes:
+        """The archive's bytes (for the few callers that need them whole: --verify, car-push)."""
+        return self.path.read_bytes()
+
+    def close(self) -> None:
+        """Remove the build's temporary folder."""
+        if self.model.workdir is not None:
+            shutil.rmtree(self.model.workdir, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -48,7 +86,14 @@ class FileWrite:
     car_name: str
 
 
+def _workdir() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="drtasks-car-zip-"))
+    atexit.register(shutil.rmtree, path, True)  # also after a failure that skipped close()
+    return path
+
+
 def from_s3(settings: Settings) -> CarModel:
+    """The chosen checkpoint's graph (read when the archive is written) and its metadata."""
     source = targets.source_location(settings)
     client = make_client(source)
     model = SourceModel.load(client, source)
@@ -57,12 +102,12 @@ def from_s3(settings: Settings) -> CarModel:
     missing = model.missing([checkpoint.frozen_graph, "model/model_metadata.json"])
     if missing:
         raise DrtasksError("cannot build the car archive, missing: " + ", ".join(source.key(key) for key in missing))
-    graph, listed_metadata = model.objects[checkpoint.frozen_graph], model.objects["model/model_metadata.json"]
-    with s3_errors(source):  # the car gets exactly the listed versions' bytes, proven
-        pb = read_proven(client, source.bucket, graph.key, graph.etag or None)
+    info, listed_metadata = model.objects[checkpoint.frozen_graph], model.objects["model/model_metadata.json"]
+    with s3_errors(source):  # the car gets exactly the listed versions' bytes, proven (the graph as it is read)
         metadata = read_proven(client, source.bucket, listed_metadata.key, listed_metadata.etag or None)
     origin = f"{source.url}/{checkpoint.frozen_graph} (checkpoint {checkpoint.name}; {choice.reason})"
-    return CarModel(pb, metadata, origin, checkpoint.frozen_graph.rsplit("/", 1)[-1])
+    graph = S3Graph(client, source, SourceObject(source.bucket, info.key, info.size, info.etag))
+    return CarModel(graph, metadata, origin, checkpoint.frozen_graph.rsplit("/", 1)[-1])
 
 
 def from_container(name: str | None) -> CarModel:
@@ -133,20 +178,77 @@ def gather(settings: Settings, source: str, container: str | None, model: str | 
     return from_s3(settings)
 
 
+def car_members(model: CarModel, graph: Any) -> list[tuple[str, Any, int]]:
+    """(name, content, size) of what the archive holds: the graph as agent/model.pb, the metadata at the root."""
+    return [(PB_MEMBER, graph, model.pb_size), (METADATA_MEMBER, model.metadata, len(model.metadata))]
+
+
 def build(model: CarModel) -> CarArchive:
-    """The archive, once the metadata is one the car loads and the graph is the one it describes."""
+    """The archive, once the metadata is one the car loads and the graph is the one it describes.
+
+    A graph in S3 is read once, straight into the archive being written (and into a file for the
+    graph check, which skips its weights), hashed against its ETag as it passes; the archive is
+    checked as it is written. Nothing is read back.
+    """
     validate_metadata(model.metadata, "model_metadata.json")
-    spec = check_model(model.metadata, model.pb, graph_name=model.pb_name, for_car=True)
-    data = build_car_archive(model.pb, model.metadata)
-    return CarArchive(data, validate_car_archive(data, "car archive"), model, spec)
+    workdir = _workdir()
+    model = replace(model, workdir=workdir)
+    path = workdir / "car.tar.gz"
+    try:
+        if isinstance(model.pb, S3Graph):
+            built, graph_file = _write_from_s3(model, model.pb, path)
+            spec = check_model(model.metadata, graph_file, graph_name=model.pb_name, for_car=True)
+            graph_file.unlink()
+        else:
+            spec = check_model(model.metadata, model.pb, graph_name=model.pb_name, for_car=True)
+            with path.open("wb") as out:
+                built = write_car_archive(car_members(model, model.pb), out, "car archive")
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return CarArchive(path, built.size, built.etag, built.sha256, built.members, model, spec, built.part_size, built.part_md5s)
+
+
+def _write_from_s3(model: CarModel, graph: S3Graph, path: Path, attempts: int = READ_ATTEMPTS) -> tuple[BuiltArchive, Path]:
+    """Write the archive while the graph is read; read again (and write again) when its bytes are not proven."""
+    assert model.workdir is not None
+    part_size = graph_part_size(graph)
+    copy = model.workdir / "graph.pb"
+    problem = ""
+    for _attempt in range(attempts):
+        with copy.open("wb") as copied, path.open("wb") as out:
+            feed = GraphFeed(graph, copied, part_size)
+            try:
+                built = write_car_archive(car_members(model, feed), out, "car archive")
+            except ReadAgain as again:
+                problem = str(again)
+                continue
+            finally:
+                feed.close()
+        verdict = feed.proven()
+        if verdict is None:
+            verdict = whole_md5(graph) == feed.digest.whole.hexdigest()
+        if verdict:
+            return built, copy
+        problem = feed.problem or "the bytes read do not match the object's checksum"
+    raise DrtasksError(f"{graph.url}: {problem} on {attempts} reads; nothing was written")
 
 
 def plan_upload(archive: CarArchive, target: S3Location, key: str = CAR_FILE) -> tuple[Plan, Any]:
-    """The one-object plan for s3://<bucket>/<prefix>/<key> (DRfC's carfile.tar.gz by default)."""
+    """The one-object plan for s3://<bucket>/<prefix>/<key> (DRfC's carfile.tar.gz by default).
+
+    The archive goes up from its file like any file of this machine (in parts when large); an
+    object drtasks wrote from the same archive bytes is "unchanged" (its source-ETag metadata).
+    """
     refuse_unsafe_prefix(target)
     client = make_client(target)
-    item = ManifestItem(key, content=archive.data)
-    entry = compare(item, list_target(client, target).get(key), lambda _info: None)
+    item = ManifestItem(key, local=LocalFile(archive.path, archive.size, archive.etag, archive.part_size, archive.part_md5s))
+
+    def source_etag_of(info: ObjectInfo) -> str | None:
+        with s3_errors(target):
+            return client.head_object(Bucket=target.bucket, Key=info.key).get("Metadata", {}).get(SOURCE_ETAG_METADATA)
+
+    entry = compare(item, list_target(client, target).get(key), source_etag_of)
     return Plan(target, target, [entry], title="car-zip"), client
 
 
@@ -158,6 +260,14 @@ def output_path(output: str, model_name: str) -> Path:
     if not path.name.endswith(".tar.gz"):
         raise DrtasksError(f"--output {output}: the car loads .tar.gz archives; name the file <model>.tar.gz or give a folder")
     return path
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(4 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _oserror(error: OSError) -> str:
@@ -186,7 +296,7 @@ def plan_file(archive: CarArchive, path: Path) -> FileWrite:
             return FileWrite(path, Action.ADD, "new", name)
         if not path.is_file():
             raise DrtasksError(f"--output {path}: exists and is not a regular file")
-        if path.stat().st_size == len(archive.data) and hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(archive.data).digest():
+        if path.stat().st_size == archive.size and _sha256_of(path) == archive.sha256:
             return FileWrite(path, Action.UNCHANGED, "same content", name)
     except OSError as error:
         raise DrtasksError(f"--output {path}: {_oserror(error)}") from None
@@ -197,7 +307,9 @@ def write_file(write: FileWrite, archive: CarArchive) -> None:
     partial = write.path.with_name(write.path.name + ".part")
     try:
         write.path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(archive.data)
+        shutil.copyfile(archive.path, partial)
+        if partial.stat().st_size != archive.size:
+            raise OSError(0, "the copy is short")
         partial.replace(write.path)  # never leave a half-written archive under the final name
     except OSError as error:
         with contextlib.suppress(OSError):

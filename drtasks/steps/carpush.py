@@ -6,6 +6,8 @@ as car-zip builds it. Planning logs in to every car (reads only); applying uploa
 
 from __future__ import annotations
 
+import hashlib
+
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,15 +67,18 @@ def archive_to_push(context: StepContext, options: CarPushOptions) -> tuple[byte
             raise DrtasksError(f"--archive {options.archive}: cannot read it ({error.strerror or error.__class__.__name__})") from None
         return data, options.name or car_model_name(path.name), str(path)
     built = context.last(CarZipPlan)
-    if built is not None:
-        archive = built.archive
-    else:
-        from drtasks.carzip import flow
+    name = options.name or settings.get("DR_UPLOAD_S3_PREFIX") or "model"
+    if built is not None:  # the car-zip step's archive, removed when the chain is done
+        return built.archive.read_bytes(), name, built.archive.model.origin
+    from drtasks.carzip import flow
 
-        source = options.source or settings.get("DR_CAR_ZIP_SOURCE") or "auto"
-        container = options.container or settings.get("DR_CAR_ZIP_CONTAINER")
-        archive = flow.build(flow.gather(settings, source, container))
-    return archive.data, options.name or settings.get("DR_UPLOAD_S3_PREFIX") or "model", archive.model.origin
+    source = options.source or settings.get("DR_CAR_ZIP_SOURCE") or "auto"
+    container = options.container or settings.get("DR_CAR_ZIP_CONTAINER")
+    archive = flow.build(flow.gather(settings, source, container))
+    try:
+        return archive.read_bytes(), name, archive.model.origin
+    finally:
+        archive.close()
 
 
 @dataclass
@@ -165,7 +170,8 @@ def plan_car_push_step(context: StepContext) -> CarPushStepPlan:
     if options.verify:
         # Before any car is contacted; an earlier car-zip step of the chain may have done it already.
         built = context.last(CarZipPlan)
-        car_run = built.car_run if built is not None and built.archive.data == archive else None
+        same = built is not None and built.archive.size == len(archive) and built.archive.sha256 == hashlib.sha256(archive).hexdigest()
+        car_run = built.car_run if built is not None and same else None
         if car_run is None:
             from drtasks.carzip.verify import run_like_the_car
 

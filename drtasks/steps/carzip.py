@@ -55,12 +55,12 @@ class CarZipPlan(StepPlan):
             rows += [Row(r.action, self.upload.target.key(r.what), r.source_size, r.target_size, r.reason) for r in plan_rows(self.upload)]
         if self.file_write is not None:
             write = self.file_write
-            rows.append(Row(write.action.value, str(write.path), len(self.archive.data), reason=f"{write.reason}; the car will name the model '{write.car_name}'"))
+            rows.append(Row(write.action.value, str(write.path), self.archive.size, reason=f"{write.reason}; the car will name the model '{write.car_name}'"))
         return rows
 
     def summary(self) -> dict[str, Any]:
         return {
-            "archive_bytes": len(self.archive.data),
+            "archive_bytes": self.archive.size,
             "members": len(self.archive.members),
             "upload": self.upload.items[0].action.value if self.upload else None,
             "file": self.file_write.action.value if self.file_write else None,
@@ -69,7 +69,7 @@ class CarZipPlan(StepPlan):
     def summary_line(self) -> str:
         spec = self.archive.spec
         line = (
-            f"Archive: {human(len(self.archive.data))}, checked: one .pb, metadata at the root, "
+            f"Archive: {human(self.archive.size)}, checked: one .pb, metadata at the root, "
             f"under the car's 200 MB limit; the graph has the {', '.join(spec.sensors)} input{'s' if len(spec.sensors) > 1 else ''} "
             f"and a {spec.algorithm} policy of {spec.outputs} output{'s' if spec.outputs != 1 else ''}, as the metadata says."
         )
@@ -106,12 +106,16 @@ class CarZipPlan(StepPlan):
             flow.write_file(self.file_write, self.archive)
             done.append(f"wrote {self.file_write.path}")
         if self.upload is not None and self.upload.changes:
-            from drtasks.transfer import apply
+            from drtasks.transfer import TransferConfig, apply
 
-            checks = apply(self.upload, self.client, self.client)
+            # One archive from a local file: 4 parts in flight keep memory low (the car's limit is 200 MB).
+            checks = apply(self.upload, self.client, self.client, TransferConfig(max_concurrency=4))
             done.append(f"uploaded {self.upload.target.url}/{self.key}")
         where = f"{self.upload.target.url}/{self.key}" if self.upload is not None else ""
         return StepResult(self.step, "done", "; ".join(done) or "nothing to do", checks, where=where)
+
+    def close(self) -> None:
+        self.archive.close()  # the archive's temporary file
 
 
 def plan_car_zip_step(context: StepContext) -> CarZipPlan:
@@ -124,11 +128,19 @@ def plan_car_zip_step(context: StepContext) -> CarZipPlan:
     if not upload and not output:
         raise DrtasksError("--no-upload needs --output FILE: otherwise the archive would go nowhere")
     archive = flow.build(flow.gather(settings, source, container, options.model))
+    try:
+        return _plan_with(archive, options, settings, upload, output)
+    except BaseException:
+        archive.close()
+        raise
+
+
+def _plan_with(archive: flow.CarArchive, options: CarZipOptions, settings: Any, upload: bool, output: str | None) -> CarZipPlan:
     car_run = None
     if options.verify:
         from drtasks.carzip.verify import run_like_the_car
 
-        car_run = run_like_the_car(archive.data)
+        car_run = run_like_the_car(archive.read_bytes())
     key, model_name = flow.CAR_FILE, options.name or archive.model.name or settings.get("DR_UPLOAD_S3_PREFIX") or "model"
     if options.drfc_names:
         model_name = targets.source_location(settings).prefix

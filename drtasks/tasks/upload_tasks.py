@@ -51,15 +51,19 @@ def upload_flags(request: UploadRequest) -> dict[str, tuple[str, str]]:
 
 def upload_chain(request: UploadRequest) -> "ChainRequest":
     from drtasks.chain import ChainRequest, StepSpec
-    from drtasks.steps.importing import ImportOptions
-    from drtasks.steps.increment import IncrementOptions
     from drtasks.steps.upload import UploadOptions
 
     if request.local and request.import_name is not None:
         raise DrtasksError("--local/-L cannot be combined with --import/-i/-I: an import reads the upload bucket, -L writes the training bucket")
-    steps = [StepSpec("increment", IncrementOptions())] if request.increment else []
+    steps = []
+    if request.increment:
+        from drtasks.steps.increment import IncrementOptions
+
+        steps.append(StepSpec("increment", IncrementOptions()))
     steps.append(StepSpec("upload", UploadOptions(wipe=request.wipe, local=request.local)))
     if request.import_name is not None:
+        from drtasks.steps.importing import ImportOptions  # the import machinery only when importing
+
         steps.append(StepSpec("import", ImportOptions(name=request.import_name or None, local=request.local)))
     if request.submit:
         if request.import_name is None:
