@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import html
 import http.client
 import os
 import random
@@ -45,8 +44,6 @@ ATTEMPTS = 3  # botocore's standard retry mode: 3 attempts in all
 ENV_SWITCH = "DRTASKS_LEAN_S3"
 _RETRY_STATUS = frozenset({500, 502, 503, 504})
 _UNRESERVED = "-_.~"
-_CONTENTS = re.compile(r"<Contents>(.*?)</Contents>", re.S)
-_FIELD = re.compile(r"<(Key|Size|ETag|LastModified)>(.*?)</\1>", re.S)
 
 
 class S3Refused(DrtasksError):
@@ -288,22 +285,27 @@ class LeanS3:
 
     # -- the calls -----------------------------------------------------------------------
     def list_objects(self, bucket: str, prefix: str, delimiter: str = "") -> Iterator[ObjectInfo]:
-        """ListObjectsV2 of ``prefix`` (its direct files only with a delimiter), page by page."""
+        """ListObjectsV2 of ``prefix`` (its direct files only with a delimiter), page by page.
+
+        A page that is not a well-formed answer (broken XML, an entry without its key, size or
+        ETag) is asked for again: a plan is never made from a listing that could not be read whole.
+        """
         token = ""
         while True:
             fields = {"list-type": "2", "prefix": prefix, **({"delimiter": delimiter} if delimiter else {}), **({"continuation-token": token} if token else {})}
             query = "&".join(f"{_quote(name)}={_quote(value)}" for name, value in sorted(fields.items()))
             where = f"s3://{bucket}/{prefix.rstrip('/')}".rstrip("/") + f" at {self.location.endpoint_url}"
-            text = self._request("ListObjectsV2", "GET", f"{self.base_path}/{_quote(bucket)}", {}, query=query, where=where).body.decode("utf-8")
-            for entry in _CONTENTS.findall(text):
-                found = {name: html.unescape(value) for name, value in _FIELD.findall(entry)}
-                modified = found.get("LastModified")
-                yield ObjectInfo(found["Key"], int(found.get("Size", 0)), found.get("ETag", "").strip('"'), _timestamp(modified) if modified else 0.0)
-            truncated = re.search(r"<IsTruncated>\s*true\s*</IsTruncated>", text)
-            next_token = re.search(r"<NextContinuationToken>(.*?)</NextContinuationToken>", text, re.S)
-            if not truncated or not next_token:
+            page = None
+            for _attempt in range(self.attempts):
+                page = listing_page(self._request("ListObjectsV2", "GET", f"{self.base_path}/{_quote(bucket)}", {}, query=query, where=where).body)
+                if page is not None:
+                    break
+            if page is None:
+                raise DrtasksError(f"S3 failure on {where}: the listing is not a well-formed ListObjectsV2 answer ({self.attempts} tries)")
+            objects, token = page
+            yield from objects
+            if not token:
                 return
-            token = html.unescape(next_token.group(1))
 
     def get_object(self, bucket: str, key: str, if_match: str, limit: int) -> bytes:
         """Up to ``limit`` bytes of the object named by ``if_match``; fewer when the body breaks or ends."""
@@ -338,6 +340,40 @@ class LeanS3:
                 raise S3Refused(f"S3 refused CopyObject on {self.where}: {code or 'no result'}: {message or 'the answer holds no ETag'}", code)
             time.sleep(random.random() * min(20.0, self.backoff * 2 ** (attempt + 1)))
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _local_name(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]  # S3 answers in its 2006-03-01 namespace
+
+
+def listing_page(body: bytes) -> tuple[list[ObjectInfo], str] | None:
+    """The objects of one ListObjectsV2 answer and the token of the next page ("" on the last);
+    None when the answer is not a well-formed page."""
+    from xml.etree import ElementTree
+
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        return None
+    if _local_name(root.tag) != "ListBucketResult":
+        return None
+    objects: list[ObjectInfo] = []
+    truncated, token = False, ""
+    for child in root:
+        name = _local_name(child.tag)
+        if name == "Contents":
+            found = {_local_name(field.tag): field.text or "" for field in child}
+            if not found.get("Key") or not found.get("Size", "").isdigit() or "ETag" not in found:
+                return None
+            modified = found.get("LastModified")
+            objects.append(ObjectInfo(found["Key"], int(found["Size"]), found["ETag"].strip('"'), _timestamp(modified) if modified else 0.0))
+        elif name == "IsTruncated":
+            truncated = (child.text or "").strip() == "true"
+        elif name == "NextContinuationToken":
+            token = child.text or ""
+    if truncated and not token:
+        return None
+    return objects, token if truncated else ""
 
 
 def _timestamp(text: str) -> float:

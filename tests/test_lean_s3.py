@@ -21,7 +21,7 @@ from drtasks import s3
 from drtasks.errors import DrtasksError
 from drtasks.manifest import ManifestItem, SourceObject
 from drtasks.plan import plan_upload
-from drtasks.s3lean import ENV_SWITCH, LeanS3, PreconditionFailed, for_listing
+from drtasks.s3lean import ENV_SWITCH, LeanS3, PreconditionFailed, for_listing, listing_page
 from drtasks.transfer import TransferConfig, apply
 from tests.fault_proxy import FaultProxy, Rule, op
 
@@ -79,6 +79,50 @@ def test_a_listing_equals_botocores_across_pages(s3_server: Any, bucket: str) ->
     # drtasks.s3's listings take this path for clients of an explicit endpoint
     assert for_listing(client) is not None
     assert {o.key for o in s3.list_objects(client, bucket, "m")} == set(expected)
+
+
+def test_a_listing_page_that_is_not_well_formed_is_asked_for_again_and_never_half_read(s3_server: Any, bucket: str, proxy: FaultProxy) -> None:
+    # Found by the fault campaign: a corrupt listing answer was a traceback (KeyError) on this path.
+    lean = lean_through(proxy, s3_server, bucket)
+    keys = [f"p/metrics/evaluation-{n}.json" for n in range(5)]
+    for key in keys:
+        lean.put_object(bucket, key, key.encode(), md5_b64(key.encode()), {})
+    broken_xml = Rule("corrupt", op("ListObjects"), times=1, offset=0)  # "<?xml" no longer opens the answer
+    proxy.add(broken_xml)
+    assert sorted(o.key for o in lean.list_objects(bucket, "p/")) == keys
+    assert broken_xml.hits == 1 and proxy.count("ListObjects") == 2
+
+    proxy.add(Rule("corrupt", op("ListObjects"), offset=0))
+    with pytest.raises(DrtasksError) as failed:
+        list(lean.list_objects(bucket, "p/"))
+    assert failed.value.message == (
+        f"S3 failure on s3://{bucket}/p at {proxy.endpoint_url}: the listing is not a well-formed ListObjectsV2 answer (3 tries)"
+    )
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        b"<ListBucketResult><Contents><Size>3</Size><ETag>x</ETag></Contents></ListBucketResult>",  # no key
+        b"<ListBucketResult><Contents><Key>a</Key><Size>three</Size><ETag>x</ETag></Contents></ListBucketResult>",
+        b"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",  # more pages, but no token
+        b"<Error><Code>InternalError</Code></Error>",
+        b"<ListBucketResult><Contents><Key>a</Key>",
+    ],
+)
+def test_a_page_missing_what_a_plan_needs_is_no_page(page: bytes) -> None:
+    assert listing_page(page) is None
+
+
+def test_a_well_formed_page_gives_its_objects_and_the_next_token() -> None:
+    page = (
+        b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        b"<IsTruncated>true</IsTruncated><Contents><Key>a &amp; b.json</Key><LastModified>2026-11-25T01:02:03.000Z</LastModified>"
+        b'<ETag>"0123"</ETag><Size>7</Size></Contents><NextContinuationToken>t+1</NextContinuationToken></ListBucketResult>'
+    )
+    [found], token = listing_page(page)  # type: ignore[misc]
+    assert (found.key, found.size, found.etag, token) == ("a & b.json", 7, "0123", "t+1")
+    assert found.last_modified == 1795568523.0
 
 
 def test_a_missing_object_and_a_changed_one_are_refused_naming_the_side(s3_server: Any, bucket: str) -> None:
