@@ -99,6 +99,7 @@ class FolderPlan:
     title: str = "download"
     kept: int = 0
     notes: list[str] = field(default_factory=list)
+    stale_lease: str = ""  # a folder of this machine takes no lease, so none is ever left behind
 
     def count(self, action: Action) -> int:
         return sum(1 for item in self.items if item.action is action)
