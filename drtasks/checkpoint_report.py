@@ -1,46 +1,35 @@
 """`inv checkpoints` as a value: the model's training per iteration, its kept checkpoints, what
-best-by would choose for each metric, and which checkpoint each profile's upload target holds."""
+best-by would choose for each metric, and which checkpoint each profile's upload target holds.
+
+The table is a pandas DataFrame: the iterations (drtasks.metrics' per-iteration Stats, the one
+aggregation of the metrics) merged on the checkpoint number with the checkpoints the model's files
+name (kept, best, last, best-by winners, held by a profile's upload target). The rich table, the
+chart, `--json` and `--plot` all read that frame's records. pandas is imported only here and only
+when a report is built: `inv upload --best-by` reads the metrics without it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drtasks.checkpoint_choice import best_by, candidates, load_run
 from drtasks.config.targets import BEST_BY_METRICS
 from drtasks.errors import DrtasksError
 from drtasks.inventory import Shipment, Survey, same_model
-from drtasks.metrics import Alignment, Iteration, Stats, TrainingRun
+from drtasks.metrics import Alignment, Stats, TrainingRun
 from drtasks.model import SourceModel, checkpoint_number
 from drtasks.s3 import S3Location
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-@dataclass(frozen=True)
-class Row:
-    """One iteration (or a kept checkpoint the metrics do not reach)."""
-
-    checkpoint: int
-    iteration: Iteration | None
-    name: str | None  # the checkpoint's name when it is kept
-    marks: tuple[str, ...]  # best, last, best-by <metric>
-    shipped: tuple[str, ...]  # profiles whose upload target holds this checkpoint
-
-    @property
-    def kept(self) -> bool:
-        return self.name is not None
-
-    def as_dict(self) -> dict[str, Any]:
-        empty = Stats.of([]).as_dict()
-        return {
-            "iteration": self.iteration.number if self.iteration else None,
-            "checkpoint": self.checkpoint,
-            "name": self.name,
-            "kept": self.kept,
-            "marks": list(self.marks),
-            "shipped": list(self.shipped),
-            "training": self.iteration.training.as_dict() if self.iteration else empty,
-            "evaluation": self.iteration.evaluation.as_dict() if self.iteration else empty,
-        }
+PHASES = ("training", "evaluation")
+STATS = tuple(Stats.of([]).as_dict())  # episodes, reward, progress, laps, lap_time, best_lap
+COUNTS = ("episodes", "laps")  # zero, not unknown, for a checkpoint no iteration reaches
+# The frame's columns in order; "<phase>.<stat>" nests in the JSON as {"<phase>": {"<stat>": ...}}.
+STAT_COLUMNS = tuple(f"{phase}.{stat}" for phase in PHASES for stat in STATS)
+COLUMNS = ("iteration", "checkpoint", "name", "kept", "marks", "shipped", *STAT_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -52,22 +41,55 @@ class Verdict:
     reason: str
 
 
+def records_of(table: "pd.DataFrame") -> list[dict[str, Any]]:
+    """The frame's rows as plain dicts: None where a value is missing, ints as ints, lists as lists."""
+    import pandas as pd
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, list):
+            return list(value)
+        if pd.isna(value):  # NaN, NA, None
+            return None
+        return value.item() if hasattr(value, "item") else value  # numpy int64/float64/bool_ -> Python
+
+    return [{column: plain(value) for column, value in zip(table.columns, row)} for row in table.itertuples(index=False, name=None)]
+
+
+def nested(record: dict[str, Any]) -> dict[str, Any]:
+    """A flat record with the phases' stats as the JSON nests them."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        phase, _, stat = key.partition(".")
+        if stat:
+            out.setdefault(phase, {})[stat] = value
+        else:
+            out[key] = value
+    return out
+
+
 @dataclass
 class CheckpointReport:
     model: S3Location
     metrics_files: list[str]
     best_model_metric: str | None
     alignment: Alignment
-    rows: list[Row]
+    table: "pd.DataFrame"  # one row per checkpoint (COLUMNS), sorted by checkpoint
     best: int | None
     last: int | None
     verdicts: list[Verdict]
     shipments: list[Shipment]
     notes: list[str] = field(default_factory=list)
+    _records: list[dict[str, Any]] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The table's rows as flat dicts (keys COLUMNS), None where a value is missing."""
+        if self._records is None:
+            self._records = records_of(self.table)
+        return self._records
 
     @property
-    def kept(self) -> list[Row]:
-        return [row for row in self.rows if row.kept]
+    def kept(self) -> list[dict[str, Any]]:
+        return [row for row in self.records() if row["kept"]]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -76,12 +98,12 @@ class CheckpointReport:
             "metrics": self.metrics_files,
             "best_model_metric": self.best_model_metric,
             "alignment": {"offset": self.alignment.offset, "how": self.alignment.how},
-            "kept": [row.checkpoint for row in self.kept],
+            "kept": [row["checkpoint"] for row in self.kept],
             "best": self.best,
             "last": self.last,
             "best_by": {v.metric: {"checkpoint": v.checkpoint, "reason": v.reason} for v in self.verdicts},
             "shipped": [s.as_dict() for s in self.shipments],
-            "iterations": [row.as_dict() for row in self.rows],
+            "iterations": [nested(row) for row in self.records()],
             "notes": self.notes,
         }
 
@@ -106,6 +128,52 @@ def verdicts(model: SourceModel, run: TrainingRun) -> list[Verdict]:
     return found
 
 
+def iterations_frame(run: TrainingRun) -> "pd.DataFrame":
+    """One row per iteration: the checkpoint that drove it, its training and its evaluation."""
+    import pandas as pd
+
+    rows = [
+        {
+            "iteration": it.number,
+            "checkpoint": it.checkpoint,
+            **{f"{phase}.{stat}": value for phase in PHASES for stat, value in getattr(it, phase).as_dict().items()},
+        }
+        for it in run.iterations
+    ]
+    frame = pd.DataFrame(rows, columns=["iteration", "checkpoint", *STAT_COLUMNS])
+    return frame.astype({"iteration": "int64", "checkpoint": "int64", **{f"{p}.{c}": "int64" for p in PHASES for c in COUNTS}})
+
+
+def checkpoints_frame(names: dict[int, str], marks: dict[int, list[str]], shipped: dict[int, list[str]]) -> "pd.DataFrame":
+    """One row per checkpoint the model's files name: kept (with its name), marked, or shipped."""
+    import pandas as pd
+
+    numbers = sorted(set(names) | set(marks) | set(shipped))
+    return pd.DataFrame(
+        {
+            "checkpoint": pd.Series(numbers, dtype="int64"),
+            "name": pd.Series([names.get(n) for n in numbers], dtype=object),
+            "kept": pd.Series([n in names for n in numbers], dtype=bool),
+            "marks": pd.Series([marks.get(n, []) for n in numbers], dtype=object),
+            "shipped": pd.Series([shipped.get(n, []) for n in numbers], dtype=object),
+        }
+    )
+
+
+def join(iterations: "pd.DataFrame", checkpoints: "pd.DataFrame") -> "pd.DataFrame":
+    """The report's table: an outer merge on the checkpoint, so neither side loses a row."""
+    table = iterations.merge(checkpoints, on="checkpoint", how="outer", sort=True)
+    table["iteration"] = table["iteration"].astype("Int64")  # a checkpoint beyond the metrics has none
+    table["kept"] = table["kept"].fillna(False).astype(bool)
+    for column in ("marks", "shipped"):
+        table[column] = [value if isinstance(value, list) else [] for value in table[column]]
+    table["name"] = table["name"].astype(object).where(table["name"].notna(), None)
+    for phase in PHASES:
+        for count in COUNTS:
+            table[f"{phase}.{count}"] = table[f"{phase}.{count}"].fillna(0).astype("int64")
+    return table[list(COLUMNS)].sort_values("checkpoint", kind="stable").reset_index(drop=True)
+
+
 def build_report(model: SourceModel, run: TrainingRun, survey: Survey | None = None) -> CheckpointReport:
     """Join the metrics' iterations with the kept checkpoints, the best-by verdicts and the survey."""
     names = {number: model.select(number).name for number in model.available_numbers()}
@@ -116,13 +184,18 @@ def build_report(model: SourceModel, run: TrainingRun, survey: Survey | None = N
         for s in (survey.shipments if survey else [])
         if s.checkpoint is not None and (s.checkpoint in names.values() or (s.source is not None and same_model(s.source, model.location)))
     ]
-    by_iteration = {iteration.checkpoint: iteration for iteration in run.iterations}
-    rows = []
-    for number in sorted(set(by_iteration) | set(names)):
-        marks = [mark for mark, n in (("best", best), ("last", last)) if n == number]
-        marks += [f"best-by {v.metric}" for v in found if v.checkpoint == number]
-        shipped = tuple(s.profile for s in shipments if s.number == number)
-        rows.append(Row(number, by_iteration.get(number), names.get(number), tuple(marks), shipped))
+    marks: dict[int, list[str]] = {}
+    for mark, number in (("best", best), ("last", last)):
+        if number is not None:
+            marks.setdefault(number, []).append(mark)
+    for verdict in found:
+        if verdict.checkpoint is not None:
+            marks.setdefault(verdict.checkpoint, []).append(f"best-by {verdict.metric}")
+    shipped: dict[int, list[str]] = {}
+    for shipment in shipments:
+        if shipment.number is not None:
+            shipped.setdefault(shipment.number, []).append(shipment.profile)
+    table = join(iterations_frame(run), checkpoints_frame(names, marks, shipped))
     notes = [f"iterations and checkpoints: {run.alignment.how}"]
     unevaluated = [str(n) for n in names if run.evaluation_of(n) is None]
     if unevaluated:
@@ -133,7 +206,7 @@ def build_report(model: SourceModel, run: TrainingRun, survey: Survey | None = N
         metrics_files=[f.url for f in run.files],
         best_model_metric=run.best_model_metric,
         alignment=run.alignment,
-        rows=rows,
+        table=table,
         best=best,
         last=last,
         verdicts=found,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from rich.table import Table
 from rich.text import Text
@@ -11,7 +11,7 @@ from rich.text import Text
 from drtasks.render import human
 
 if TYPE_CHECKING:
-    from drtasks.checkpoint_report import CheckpointReport, Row
+    from drtasks.checkpoint_report import CheckpointReport
     from drtasks.inventory import Inventory
 
 _BARS = "▁▂▃▄▅▆▇█"
@@ -23,6 +23,7 @@ def _num(value: float | None, digits: int = 1, unit: str = "") -> str:
 
 
 def checkpoints_table(report: "CheckpointReport") -> Table:
+    """The report's frame as a table, one row per checkpoint (its records: None where nothing is known)."""
     table = Table(title=f"checkpoints of {report.model.url}", title_justify="left")
     for column, right in (
         ("iter", True), ("ckpt", True), ("kept", False),
@@ -31,24 +32,23 @@ def checkpoints_table(report: "CheckpointReport") -> Table:
         ("marks", False),
     ):  # fmt: skip
         table.add_column(column, justify="right" if right else "left")
-    for row in report.rows:
-        it = row.iteration
-        train, evaluation = (it.training, it.evaluation) if it else (None, None)
-        marks = list(row.marks) + ([f"shipped: {', '.join(row.shipped)}"] if row.shipped else [])
+    for row in report.records():
+        reached = row["iteration"] is not None  # a kept checkpoint beyond the metrics shows no counts
+        marks = list(row["marks"]) + ([f"shipped: {', '.join(row['shipped'])}"] if row["shipped"] else [])
         table.add_row(
-            str(it.number) if it else "",
-            str(row.checkpoint),
-            "yes" if row.kept else "",  # the names are in --json
-            str(train.episodes) if train else "",
-            _num(train.reward if train else None),
-            _num(train.progress if train else None, 1, " %"),
-            str(evaluation.episodes) if evaluation else "",
-            _num(evaluation.progress if evaluation else None, 1, " %"),
-            _num(evaluation.reward if evaluation else None),
-            f"{evaluation.laps}/{evaluation.episodes}" if evaluation and evaluation.episodes else "",
-            _num(evaluation.lap_time if evaluation else None, 2, " s"),
+            str(row["iteration"]) if reached else "",
+            str(row["checkpoint"]),
+            "yes" if row["kept"] else "",  # the names are in --json
+            str(row["training.episodes"]) if reached else "",
+            _num(row["training.reward"]),
+            _num(row["training.progress"], 1, " %"),
+            str(row["evaluation.episodes"]) if reached else "",
+            _num(row["evaluation.progress"], 1, " %"),
+            _num(row["evaluation.reward"]),
+            f"{row['evaluation.laps']}/{row['evaluation.episodes']}" if row["evaluation.episodes"] else "",
+            _num(row["evaluation.lap_time"], 2, " s"),
             ", ".join(marks),
-            style="bold" if row.kept else None,
+            style="bold" if row["kept"] else None,
         )
     return table
 
@@ -80,37 +80,35 @@ def sparkline(values: Sequence[float | None], buckets: list[range], low: float, 
 
 def chart(report: "CheckpointReport", width: int) -> Text:
     """A few lines: evaluation and training progress, evaluation laps, and where the kept checkpoints are."""
-    rows: list["Row"] = report.rows
+    rows = report.records()
     if not rows:
         return Text("")
     buckets = _buckets(len(rows), max(10, width - _LABEL - 1))
 
-    def series(pick: Callable[["Row"], float | None]) -> list[float | None]:
-        return [pick(row) for row in rows]
+    def share_of_laps(row: dict[str, Any]) -> float | None:
+        episodes = row["evaluation.episodes"]
+        return row["evaluation.laps"] / episodes if episodes else None
 
     lines = [
-        ("eval progress %", sparkline(series(lambda r: r.iteration.evaluation.progress if r.iteration else None), buckets, 0, 100)),
-        ("train progress %", sparkline(series(lambda r: r.iteration.training.progress if r.iteration else None), buckets, 0, 100)),
-        (
-            "eval laps completed",
-            sparkline(
-                series(lambda r: r.iteration.evaluation.laps / r.iteration.evaluation.episodes if r.iteration and r.iteration.evaluation.episodes else None),
-                buckets,
-                0,
-                1,
-            ),
-        ),
+        ("eval progress %", sparkline([r["evaluation.progress"] for r in rows], buckets, 0, 100)),
+        ("train progress %", sparkline([r["training.progress"] for r in rows], buckets, 0, 100)),
+        ("eval laps completed", sparkline([share_of_laps(r) for r in rows], buckets, 0, 1)),
     ]
     marker = []
     for bucket in buckets:
         inside = [rows[i] for i in bucket]
-        marker.append("B" if any("best" in r.marks for r in inside) else "L" if any("last" in r.marks for r in inside) else "▲" if any(r.kept for r in inside) else " ")
+        marker.append(
+            "B" if any("best" in r["marks"] for r in inside)
+            else "L" if any("last" in r["marks"] for r in inside)
+            else "▲" if any(r["kept"] for r in inside)
+            else " "
+        )  # fmt: skip
     lines.append(("kept checkpoints", "".join(marker)))
     text = Text()
     for label, line in lines:
         text.append(f"{label:<{_LABEL}}", style="dim")
         text.append(line + "\n", style="bold" if label == "kept checkpoints" else "cyan")
-    first, last = rows[0].checkpoint, rows[-1].checkpoint
+    first, last = rows[0]["checkpoint"], rows[-1]["checkpoint"]
     text.append(f"{'':<{_LABEL}}checkpoints {first}..{last}; ▲ kept, B best, L last\n", style="dim")
     return text
 

@@ -35,26 +35,20 @@ def require_matplotlib() -> None:
 
 
 def _series(report: "CheckpointReport", phase: str, field: str) -> tuple[list[int], list[float]]:
-    xs, ys = [], []
-    for row in report.rows:
-        if row.iteration is None:
-            continue
-        value = getattr(getattr(row.iteration, phase), field)
-        if value is not None:
-            xs.append(row.checkpoint)
-            ys.append(value)
-    return xs, ys
+    """The checkpoints where the report's frame has ``<phase>.<field>``, and those values."""
+    present = [(row["checkpoint"], row[f"{phase}.{field}"]) for row in report.records() if row[f"{phase}.{field}"] is not None]
+    return [x for x, _ in present], [y for _, y in present]
 
 
 def _mark_kept(axis: Any, report: "CheckpointReport", label: bool) -> None:
     for row in report.kept:
-        important = bool(row.marks)
-        axis.axvline(row.checkpoint, color="tab:red" if important else "grey", linestyle=":", linewidth=1.2 if important else 0.8)
+        important = bool(row["marks"])
+        axis.axvline(row["checkpoint"], color="tab:red" if important else "grey", linestyle=":", linewidth=1.2 if important else 0.8)
         if label:
-            text = ", ".join([str(row.checkpoint), *row.marks, *(f"shipped: {p}" for p in row.shipped)])
+            text = ", ".join([str(row["checkpoint"]), *row["marks"], *(f"shipped: {p}" for p in row["shipped"])])
             axis.annotate(
                 text,
-                (row.checkpoint, 0.98),
+                (row["checkpoint"], 0.98),
                 xycoords=("data", "axes fraction"),
                 rotation=90,
                 va="top",

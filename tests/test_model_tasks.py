@@ -40,6 +40,11 @@ def checkpoints_json(dr_dir: Path, *args: str) -> dict[str, Any]:
 # -- inv checkpoints ---------------------------------------------------------------------------------
 
 
+def table_row(out: str, checkpoint: int) -> str:
+    """The table's line of ``checkpoint`` (its second column)."""
+    return next(line for line in out.splitlines() if re.match(rf"│[^│]*│\s+{checkpoint} │", line))
+
+
 def test_checkpoints_json_joins_training_evaluation_and_the_kept_checkpoints(dr_dir: Path, model: Any) -> None:
     report = checkpoints_json(dr_dir)
 
@@ -129,6 +134,12 @@ def test_checkpoints_shows_which_checkpoint_each_profiles_target_holds(dr_dir: P
     assert rows[16]["shipped"] == ["race"] and "(env files)" in rows[13]["shipped"]
     assert any(note.startswith("profile league: upload target s3://dr-league-uploads/") and "skipped" in note for note in report["notes"])
 
+    table = drtasks("checkpoints", dr_dir=dr_dir)
+    assert table.code == 0, table.err
+    row = {n: table_row(table.out, n) for n in (13, 16, 19)}
+    assert "best, best-by progress, shipped: (env files)" in row[13] and "shipped: race" in row[16]
+    assert row[19].rstrip(" │").endswith("last") and "shipped" not in row[19]
+
 
 def test_multi_worker_training_is_merged_per_iteration(s3_server: Any, bucket: str, upload_bucket: str, tmp_path: Path) -> None:
     seeded = seed_model(s3_server.client(), bucket, "multi", workers=3, checkpoints=(5, 6, 7), first_checkpoint=2, simtrace_iterations=0)
@@ -140,6 +151,78 @@ def test_multi_worker_training_is_merged_per_iteration(s3_server: Any, bucket: s
     assert [row["checkpoint"] for row in report["iterations"]] == [2, 3, 4, 5, 6, 7]
     assert all(row["training"]["episodes"] == 20 for row in report["iterations"])
     assert report["best_by"]["progress"]["checkpoint"] == seeded.best == 6
+
+
+def test_a_kept_checkpoint_beyond_the_metrics_has_a_row_and_a_missing_evaluation_is_null(
+    s3_server: Any, bucket: str, upload_bucket: str, tmp_path: Path
+) -> None:
+    """Checkpoint 20 was saved after the last evaluation; the run stopped before evaluating 19."""
+    client = s3_server.client()
+    seeded = seed_model(client, bucket, "cut", checkpoints=(10, 13, 16, 19), unevaluated=(20,), simtrace_iterations=0)
+    key = seeded.key("metrics/TrainingMetrics.json")
+    body = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    last_training = max(i for i, e in enumerate(body["metrics"]) if e["phase"] == "training")
+    body["metrics"] = body["metrics"][: last_training + 1]  # iteration 19's evaluation never ran
+    client.put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode())
+    dr_dir = write_env_files(tmp_path, s3_server, seeded, upload_bucket)
+
+    report = checkpoints_json(dr_dir)
+
+    rows = {row["checkpoint"]: row for row in report["iterations"]}
+    assert list(rows) == list(range(21)) and report["kept"] == [10, 13, 16, 19, 20]
+    assert rows[19]["iteration"] == 19 and rows[19]["training"]["episodes"] == 20 and rows[19]["marks"] == ["last"]
+    assert rows[19]["evaluation"] == {"episodes": 0, "reward": None, "progress": None, "laps": 0, "lap_time": None, "best_lap": None}
+    assert rows[20]["iteration"] is None and rows[20]["kept"] and rows[20]["name"] == seeded.checkpoints[20].name
+    assert rows[20]["training"] == {"episodes": 0, "reward": None, "progress": None, "laps": 0, "lap_time": None, "best_lap": None}
+    assert all(type(row["checkpoint"]) is int for row in rows.values()) and type(rows[5]["iteration"]) is int
+    assert type(rows[16]["evaluation"]["laps"]) is int and type(rows[16]["evaluation"]["lap_time"]) is float
+    assert "kept without evaluation episodes in the metrics: 19, 20" in report["notes"]
+
+    table = drtasks("checkpoints", dr_dir=dr_dir)
+    assert table.code == 0, table.err
+    cells = [cell.strip() for cell in table_row(table.out, 20).strip("│").split("│")]
+    assert cells[:3] == ["", "20", "yes"] and not any(cells[3:])  # kept, nothing measured
+    cells = [cell.strip() for cell in table_row(table.out, 19).strip("│").split("│")]
+    assert cells[:4] == ["19", "19", "yes", "20"] and cells[6:11] == ["0", "", "", "", ""]
+
+
+def test_the_report_is_a_frame_of_iterations_merged_with_the_checkpoints(s3_server: Any, model: Any) -> None:
+    """The outer merge keeps every iteration and every checkpoint the model's files name, even one
+    a profile's target still holds after training deleted it."""
+    from drtasks.checkpoint_report import COLUMNS, build_report
+    from drtasks.inventory import Shipment, Survey
+    from drtasks.checkpoint_choice import load_run
+    from drtasks.model import SourceModel
+
+    client = s3_server.client()
+    source = SourceModel.load(client, s3_server.location(model.bucket, model.prefix))
+    run = load_run(client, source, f"{model.prefix}/metrics")
+    target = s3_server.location("uploads", "old")
+    survey = Survey(shipments=[Shipment("old", target, "25_Step-9.ckpt", source.location), Shipment("older", target, "7_Step-3.ckpt", source.location)])
+
+    report = build_report(source, run, survey)
+
+    table = report.table
+    assert tuple(table.columns) == COLUMNS and table["checkpoint"].is_monotonic_increasing
+    assert list(table["checkpoint"]) == [*range(20), 25]
+    assert str(table["iteration"].dtype) == "Int64" and str(table["evaluation.episodes"].dtype) == "int64"
+    by_checkpoint = table.set_index("checkpoint")
+    assert by_checkpoint.loc[25, "shipped"] == ["old"] and not by_checkpoint.loc[25, "kept"]
+    assert by_checkpoint.loc[7, "shipped"] == ["older"] and by_checkpoint.loc[7, "iteration"] == 7
+    assert list(by_checkpoint.loc[[13, 16, 19], "marks"]) == [["best", "best-by progress"], ["best-by laptime"], ["last"]]
+    assert report.records()[-1]["iteration"] is None and report.records()[-1]["evaluation.progress"] is None
+
+
+def test_upload_with_best_by_never_imports_pandas(dr_dir: Path) -> None:
+    """The metrics reader behind --best-by is plain Python: the upload's start-up stays lean."""
+    result = drtasks("upload", "--dry-run", "--best-by", "laptime", dr_dir=dr_dir, env={"PYTHONPROFILEIMPORTTIME": "1"})
+
+    assert result.code == 0, result.err
+    imported = {line.rsplit("|", 1)[1].strip() for line in result.err.splitlines() if line.startswith("import time:")}
+    # Every import statement is timed (a task module itself is loaded by importlib, which is not).
+    assert {"drtasks.steps.upload", "drtasks.checkpoint_choice", "drtasks.metrics"} <= imported
+    assert not any(name == "pandas" or name.startswith("pandas.") for name in imported)
+    assert "best-by laptime: checkpoint 16" in result.out
 
 
 def test_checkpoints_without_metrics_is_one_line(s3_server: Any, bucket: str, upload_bucket: str, tmp_path: Path) -> None:

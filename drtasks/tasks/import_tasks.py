@@ -170,8 +170,8 @@ def run_models(profile: str | None, flags: dict[str, tuple[str, str]], json: boo
         return
     try:
         frame, title = models_frame(settings)
-    except ImportError as error:  # pandas is part of the console extra
-        raise DrtasksError(f"`inv models` needs {error.name}: pip install 'drtasks[console]'") from None
+    except ImportError as error:  # pandas is a base dependency: only a broken install gets here
+        raise DrtasksError(f"`inv models` needs {error.name}: pip install 'pandas>=2'") from None
     if json:
         print(jsonlib.dumps(flow.models_as_records(frame), indent=2))
         return
