@@ -99,7 +99,8 @@ def test_the_readme_states_the_part_size_the_code_uses() -> None:
     from drtasks.transfer import TransferConfig
 
     readme = (PROJECT_ROOT / "README.md").read_text()
-    stated = {int(n) for n in re.findall(r"streamed in (\d+) MiB", readme)}
+    stated = {int(n) for n in re.findall(r"streamed (?:in|parts are) (\d+) MiB", readme)}
+    assert len(re.findall(r"streamed (?:in|parts are) (\d+) MiB", readme)) >= 2  # the engine's section and Speed
     assert stated == {TransferConfig().part_size // (1024 * 1024)}
 
 
