@@ -175,7 +175,11 @@ class Bench:
         from drtasks.config.settings import resolve
 
         os.environ.update({k: v for k, v in self.env.items() if k.startswith(("AWS_", "DR_DIR", "XDG_"))})
-        self.archive.write_bytes(flow.build(flow.gather(resolve(None), "s3", None)).data)
+        built = flow.build(flow.gather(resolve(None), "s3", None))
+        try:
+            self.archive.write_bytes(built.read_bytes())
+        finally:
+            built.close()
 
 
 def measure(bench: Bench, rounds: int, say: Callable[[str], None]) -> dict[str, list[Run]]:
