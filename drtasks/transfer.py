@@ -52,7 +52,8 @@ MAX_PARTS = 10_000
 @dataclass(frozen=True)
 class TransferConfig:
     max_concurrency: int = 8
-    part_size: int = 8 * MiB  # streamed parts: memory stays near (max_concurrency + 2) * part_size
+    part_size: int = 8 * MiB
+    stream_memory: int = 48 * MiB  # streamed parts held at once, read or in flight, over all objects
     copy_threshold: int = 5 * GiB  # CopyObject's limit; above it, multipart copy
     copy_part_size: int = 512 * MiB
     read_attempts: int = 3  # reads of one source object before its checksum mismatch fails the run
@@ -65,6 +66,11 @@ class TransferConfig:
             raise ValueError("S3 parts are at least 5 MiB")  # all but the last part of an upload
         if self.max_concurrency < 1 or self.read_attempts < 1:
             raise ValueError("max_concurrency and read_attempts must be at least 1")
+
+    @property
+    def stream_buffers(self) -> int:
+        """Parts a streamed copy may hold at once: the memory budget, but at least two (one read, one sent)."""
+        return max(2, min(self.max_concurrency + 2, self.stream_memory // self.part_size))
 
 
 class Progress(Protocol):
@@ -346,7 +352,7 @@ class Transfer:
         self._open: dict[str, _OpenUpload] = {}
         self._open_lock = threading.Lock()
         self._evidence: dict[str, _Evidence] = {}
-        self._buffers = threading.BoundedSemaphore(config.max_concurrency + 2)
+        self._buffers = threading.BoundedSemaphore(config.stream_buffers)
         self._objects = ThreadPoolExecutor(config.max_concurrency, thread_name_prefix="drtasks-object")
         self._parts = ThreadPoolExecutor(config.max_concurrency, thread_name_prefix="drtasks-part")
         self._lean_lock = threading.Lock()
