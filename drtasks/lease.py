@@ -75,17 +75,17 @@ def read_holder(client: Any, target: S3Location) -> tuple[Holder, str] | None:
     return holder, answer["ETag"].strip('"')
 
 
-def refuse_if_held(client: Any, target: S3Location) -> Holder | None:
+def refuse_if_held(client: Any, target: S3Location) -> str:
     """At planning time: stop early when another live run is writing this target.
 
-    Returns the holder of a lease whose run is gone (killed): applying the plan takes it over and
-    removes it, even when nothing else changes.
+    Returns who left a lease whose run is gone (killed), "" when there is none: the plan's
+    ``stale_lease``, which applying it takes over and removes even when nothing else changes.
     """
     with s3_errors(target):
         found = read_holder(client, target)
     if found and not found[0].gone():
         raise _held_by(target, found[0])
-    return found[0] if found else None
+    return found[0].describe() if found else ""
 
 
 def _held_by(target: S3Location, holder: Holder) -> DrtasksError:

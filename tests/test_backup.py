@@ -19,6 +19,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -120,6 +124,22 @@ def test_a_backup_holds_the_whole_model_and_its_custom_files_with_a_manifest_wri
     assert manifest["config"] == {"reward_function": "custom_files/reward_function.py", "model_metadata": "model/model_metadata.json", "hyperparameters": "ip/hyperparameters.json"}
     assert manifest["totals"] == {"objects": len(expected), "bytes": sum(len(v) for v in expected.values())}
     assert f"backed up s3://{model.bucket}/{PREFIX} to s3://{vault}/{folder}" in result.out
+
+
+def test_a_lease_left_by_a_killed_backup_is_removed_by_the_next_one_even_with_nothing_to_copy(dr_dir: Path, s3_server: Any, vault: str) -> None:
+    client = s3_server.client()
+    assert drtasks("backup", "--to", f"s3://{vault}/backups", "-f", dr_dir=dr_dir).code == 0
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    killed = {"run_id": "f00dfeed" * 4, "host": socket.gethostname(), "pid": int(gone.stdout), "command": "backup", "started": time.time() - 5, "expires": time.time() + 600}
+    lease_key = f"backups/{PREFIX}/.drtasks-lease.json"
+    client.put_object(Bucket=vault, Key=lease_key, Body=json.dumps(killed).encode())
+
+    plan = plan_of(drtasks("backup", "--to", f"s3://{vault}/backups", "-d", "--json", dr_dir=dr_dir))
+    assert plan["stale_lease"].startswith("run f00dfeed") and plan["summary"]["add"] == plan["summary"]["replace"] == 0
+    result = drtasks("backup", "--to", f"s3://{vault}/backups", "-f", dr_dir=dr_dir)
+
+    assert result.code == 0, result.err
+    assert "Contents" not in client.list_objects_v2(Bucket=vault, Prefix=lease_key)
 
 
 def test_a_multi_worker_model_keeps_every_workers_files_its_evaluations_and_its_own_reward_function(dr_dir: Path, tmp_path: Path, s3_server: Any) -> None:

@@ -269,12 +269,13 @@ def plan_backup_step(context: StepContext) -> BackupPlan:
     items.append(ManifestItem(BACKUP_MANIFEST, content=content, final=MANIFEST_STAGE))
     if options.wipe:
         _refuse_wiping_backups(nested_backups(listing), folder.url)
-    refuse_if_held(target_client, folder)
+    stale_lease = refuse_if_held(target_client, folder)
     plan = plan_upload(
         items, source, folder, target_client, wipe=options.wipe, title="backup", existing=listing,
         pending=pending.result(), resumable=resumable_for(folder, source.same_service(folder)),
     )
     plan.items = _explained(plan.items, doc)
+    plan.stale_lease = stale_lease
     return BackupPlan(source, folder, doc, plan, client, target_client, read, notes)
 
 

@@ -286,7 +286,7 @@ def plan_restore_step(context: StepContext) -> RestorePlan:
             f"{target.url} already holds {plural(len(existing), 'object')}: restore into another prefix, or pass -w/--wipe to replace "
             "that model (the plan shows every object it deletes); nothing was written"
         )
-    refuse_if_held(target_client, target)
+    stale_lease = refuse_if_held(target_client, target)
     read = [Input(backup, folder=True, what="the backup")] if isinstance(backup, S3Location) else []
     server_side = isinstance(backup, S3Location) and backup.same_service(target)
     plan = plan_upload(
@@ -295,6 +295,7 @@ def plan_restore_step(context: StepContext) -> RestorePlan:
         pending=context.reads.pending(target).result(), resumable=resumable_for(target, server_side),
     )
     plan.items = [replace(i, reason=f"{i.reason} (backup: {checked.evidence[i.key]})") if i.key in checked.evidence and i.writes else i for i in plan.items]
+    plan.stale_lease = stale_lease
     config = _config_plan(settings, backup, document, checked) if options.config else None
     if document is not None and document.left_out:
         notes.append(f"the backup left out {', '.join(document.left_out)}: the restored model has none")

@@ -105,7 +105,7 @@ def plan_upload_step(context: StepContext) -> UploadPlan:
     manifest = upload_manifest(model, checkpoint, pieces, params)
     check_checkpoint_model(reads.client(source), model, checkpoint)  # metadata and frozen graph agree
     target_client = reads.client(target)
-    stale = refuse_if_held(target_client, target)
+    stale_lease = refuse_if_held(target_client, target)
     plan = plan_upload(
         manifest,
         source,
@@ -117,6 +117,6 @@ def plan_upload_step(context: StepContext) -> UploadPlan:
         pending=pending.result(),
         resumable=resumable_for(target, source.same_service(target)),
     )
-    plan.stale_lease = stale.describe() if stale else ""
+    plan.stale_lease = stale_lease
     plan.notes.append(choice.reason)
     return UploadPlan(plan, checkpoint, reads.client(source), target_client, upload_inputs(settings, source))

@@ -74,10 +74,10 @@ def plan_wipe_step(context: StepContext) -> WipePlan:
     client = context.reads.client(target)
     listing = context.reads.target(target)
     pending = context.reads.pending(target)
-    stale = refuse_if_held(client, target)
+    stale_lease = refuse_if_held(client, target)
     existing = listing.result()
     inputs: list[Input] = upload_inputs(settings, targets.source_location(settings))
     refuse_deleting_inputs(target, existing, inputs)
     items = [PlanItem(u.key[len(target.prefix) + 1 :], Action.ABORT, "unfinished upload left by an interrupted run", upload_id=u.upload_id) for u in pending.result()]
     items += [PlanItem(key, Action.DELETE, "wipe", None, info.size, target_etag=info.etag) for key, info in sorted(existing.items())]
-    return WipePlan(Plan(target, target, items, title="wipe", stale_lease=stale.describe() if stale else ""), client)
+    return WipePlan(Plan(target, target, items, title="wipe", stale_lease=stale_lease), client)
