@@ -44,6 +44,8 @@ from drtasks.locals3 import S3Server, ensure_bucket  # noqa: E402
 from drtasks.sample_model import KIB, MIB, seed_model  # noqa: E402
 from tests.fakes.car_server import FakeCar  # noqa: E402
 
+from children import child_env, write_aws_files  # noqa: E402  (this folder's)
+
 PROFILE = "bench-car"
 BUCKET, MODEL_PREFIX, NAME = "training", "rl-deepracer-sagemaker", "bench-model"
 PASSWORD_ENV, PASSWORD = "DR_CAR_PASSWORD", "bench-car-password"
@@ -55,7 +57,6 @@ TITLES = {
     "c": "floor: requests login+upload",
     "d": "floor: boto3 get + tar.gz + upload",
 }
-AWS_ENV_REMOVED = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
 
 
 class BenchError(Exception):
@@ -84,9 +85,7 @@ class Bench:
     def start(self) -> None:
         self.server.start(self.root / "s3")
         aws = self.root / "aws"
-        aws.mkdir()
-        (aws / "credentials").write_text(f"[{PROFILE}]\naws_access_key_id = {self.server.access_key}\naws_secret_access_key = {self.server.secret_key}\n")
-        (aws / "config").write_text(f"[profile {PROFILE}]\nregion = us-east-1\ns3 =\n    addressing_style = path\n")
+        write_aws_files(aws, [(PROFILE, self.server)])
         client = self.server.client()
         ensure_bucket(client, BUCKET)
         model = seed_model(client, BUCKET, MODEL_PREFIX, checkpoints=(1, 2), data_size=64 * KIB, pb_size=self.pb_size, meta_size=16 * KIB, simtrace_iterations=1)
@@ -103,17 +102,7 @@ class Bench:
             f"DR_CLOUD=local\nDR_LOCAL_S3_ENDPOINT_URL={self.server.endpoint_url}\nDR_LOCAL_S3_PROFILE={PROFILE}\nDR_LOCAL_S3_BUCKET={BUCKET}\n"
         )
         (dr_dir / "run.env").write_text(f"DR_LOCAL_S3_MODEL_PREFIX={MODEL_PREFIX}\nDR_UPLOAD_S3_PREFIX={NAME}\n")
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DR_") and k not in AWS_ENV_REMOVED}
-        self.env.update(
-            AWS_SHARED_CREDENTIALS_FILE=str(aws / "credentials"),
-            AWS_CONFIG_FILE=str(aws / "config"),
-            AWS_DEFAULT_REGION="us-east-1",
-            XDG_CACHE_HOME=str(self.root / "cache"),
-            DRTASKS_KNOWN_CARS=str(known),
-            DR_DIR=str(dr_dir),
-            COLUMNS="200",
-            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        )
+        self.env = child_env(aws, self.root / "cache", DRTASKS_KNOWN_CARS=str(known), DR_DIR=str(dr_dir))
         self.env[PASSWORD_ENV] = PASSWORD
         self.spawner = subprocess.Popen([sys.executable, str(BENCH_DIR / "spawner.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 

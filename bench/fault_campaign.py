@@ -59,15 +59,13 @@ from drtasks.locals3 import S3Server, ensure_bucket  # noqa: E402
 from drtasks.sample_model import KIB, MIB, SeededModel, seed_model  # noqa: E402
 from tests.fault_proxy import FaultProxy, Request, Rule, op  # noqa: E402
 
+from children import AWS_ENV_REMOVED, child_env, write_aws_files  # noqa: E402  (this folder's)
+
 PROFILE_A, PROFILE_B, PROFILE_ALIAS = "campaign-a", "campaign-b", "campaign-a-alias"
 SOURCE_BUCKET, RACE_BUCKET = "training", "race"
 MODEL_PREFIX = "rl-deepracer-sagemaker"
 MARKERS = ("model/deepracer_checkpoints.json", "model/.coach_checkpoint", "model_metadata.json")
 LEASE = ".drtasks-lease.json"
-AWS_ENV_REMOVED = (
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
-)
 CHILD_TIMEOUT = 180.0  # seconds; a child still running then is killed and the trial counts as hung
 PHASES = ("kills", "faults", "wipe", "bad")
 
@@ -203,28 +201,11 @@ class Campaign:
             stopper.join()
 
     def _write_aws_files(self) -> None:
-        aws = self.root / "aws"
-        aws.mkdir()
         a, b = self.servers["a"], self.servers["b"]
-        profiles = ((PROFILE_A, a), (PROFILE_B, b), (PROFILE_ALIAS, a))
-        credentials = "".join(f"[{p}]\naws_access_key_id = {s.access_key}\naws_secret_access_key = {s.secret_key}\n\n" for p, s in profiles)
-        for name, text in (("credentials", credentials), ("config", "")):
-            path = aws / name
-            path.touch(mode=0o600)
-            path.write_text(text, encoding="utf-8")
+        write_aws_files(self.root / "aws", ((PROFILE_A, a), (PROFILE_B, b), (PROFILE_ALIAS, a)))
 
     def _child_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DR_") and k not in AWS_ENV_REMOVED}
-        env.update(
-            AWS_SHARED_CREDENTIALS_FILE=str(self.root / "aws" / "credentials"),
-            AWS_CONFIG_FILE=str(self.root / "aws" / "config"),
-            AWS_DEFAULT_REGION="us-east-1",
-            DRTASKS_CREDENTIALS_FILE=str(self.root / "aws" / "drtasks-credentials"),
-            XDG_CACHE_HOME=str(self.root / "cache" / "shared"),
-            COLUMNS="200",
-            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        )
-        return env
+        return child_env(self.root / "aws", self.root / "cache" / "shared")
 
     def client(self, server: str) -> Any:
         if server not in self._clients:

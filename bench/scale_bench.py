@@ -44,7 +44,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(1, str(BENCH_DIR.parent))
 
-from upload_bench import AWS_ENV_REMOVED, PROFILE_A, PROFILE_B, Bench, BenchError, Run  # noqa: E402
+from children import AWS_ENV_REMOVED  # noqa: E402
+from upload_bench import PROFILE_A, PROFILE_B, Bench, BenchError, Run  # noqa: E402
 
 from drtasks.errors import DrtasksError  # noqa: E402
 from drtasks.locals3 import S3Server, ensure_bucket  # noqa: E402

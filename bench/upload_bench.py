@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import signal
 import statistics
@@ -40,6 +39,8 @@ from drtasks.errors import DrtasksError  # noqa: E402
 from drtasks.locals3 import S3Server, ensure_bucket  # noqa: E402
 from drtasks.sample_model import KIB, MIB, seed_model  # noqa: E402
 
+from children import child_env, write_aws_files  # noqa: E402  (this folder's)
+
 PROFILE_A, PROFILE_B = "bench-a", "bench-b"
 SOURCE_BUCKET, RACE_BUCKET = "training", "race"
 MODEL_PREFIX = "rl-deepracer-sagemaker"
@@ -53,11 +54,6 @@ TITLES = {
 }
 PREFIXES = {case: f"race-{case}" for case in CASES}
 DRTASKS_CASES = ("a", "b", "c")
-# Credentials reach every child only through the temporary files; the user's setup is never read.
-AWS_ENV_REMOVED = (
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
-)
 
 
 class BenchError(Exception):
@@ -146,32 +142,10 @@ class Bench:
         return self.servers[server].client()
 
     def _write_aws_files(self) -> None:
-        aws = self.root / "aws"
-        aws.mkdir()
-        credentials = "".join(
-            f"[{profile}]\naws_access_key_id = {server.access_key}\naws_secret_access_key = {server.secret_key}\n\n"
-            for profile, server in ((PROFILE_A, self.servers["a"]), (PROFILE_B, self.servers["b"]))
-        )
-        config = "".join(
-            f"[profile {profile}]\nregion = us-east-1\ns3 =\n    addressing_style = path\n\n" for profile in (PROFILE_A, PROFILE_B)
-        )
-        for name, text in (("credentials", credentials), ("config", config)):
-            path = aws / name
-            path.touch(mode=0o600)
-            path.write_text(text, encoding="utf-8")
+        write_aws_files(self.root / "aws", ((PROFILE_A, self.servers["a"]), (PROFILE_B, self.servers["b"])))
 
     def _child_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DR_") and k not in AWS_ENV_REMOVED}
-        env.update(
-            AWS_SHARED_CREDENTIALS_FILE=str(self.root / "aws" / "credentials"),
-            AWS_CONFIG_FILE=str(self.root / "aws" / "config"),
-            AWS_DEFAULT_REGION="us-east-1",
-            DRTASKS_CREDENTIALS_FILE=str(self.root / "aws" / "drtasks-credentials"),
-            XDG_CACHE_HOME=str(self.root / "cache"),
-            COLUMNS="200",
-            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        )
-        return env
+        return child_env(self.root / "aws", self.root / "cache")
 
     def _write_dr_dir(self, case: str, target_server: str) -> None:
         """A DRfC-like directory: the model on server a, the upload target on ``target_server``."""
