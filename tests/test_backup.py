@@ -33,6 +33,7 @@ from drtasks.sample_model import seed_model
 from tests.cli import drtasks, run
 from tests.drfc import UPLOAD_PREFIX, write_env_files
 from tests.fault_proxy import FaultProxy, Rule, op
+from tests.test_upload import objects, sha
 
 PREFIX = "rl-deepracer-sagemaker"
 MANIFEST = "drtasks-backup.json"
@@ -40,21 +41,8 @@ MODEL_MARKERS = ("model/deepracer_checkpoints.json", "model/.coach_checkpoint", 
 MiB = 1024 * 1024
 
 
-def objects(client: Any, bucket: str, prefix: str) -> dict[str, bytes]:
-    """Relative key -> content of everything under ``prefix/``."""
-    found: dict[str, bytes] = {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/"):
-        for item in page.get("Contents", []):
-            found[item["Key"][len(prefix) + 1 :]] = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-    return found
-
-
 def files(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def model_objects(client: Any, model: Any, simtraces: bool = False) -> dict[str, bytes]:

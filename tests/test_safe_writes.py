@@ -423,19 +423,25 @@ def test_an_interrupted_large_stream_resumes_from_its_parts(s3_server: Any, s3_s
     assert list_pending_uploads(target_client, target) == []
 
 
-def test_a_put_only_target_is_never_listed_read_or_headed(s3_server: Any, s3_server_b: Any, seeded_model: Any, bucket_b: str, proxied_target: FaultProxy) -> None:
+def last_checkpoint_manifest(client: Any, seeded_model: Any) -> tuple[Any, Any, list[Any]]:
+    """The seeded model's location, its last checkpoint and the race layout's manifest of it."""
     from drtasks.manifest import find_pieces, upload_manifest
     from drtasks.model import SourceModel
+
+    source = seeded_model.location
+    loaded = SourceModel.load(client, source)
+    checkpoint = loaded.select("last")
+    pieces = find_pieces(client, loaded, checkpoint, seeded_model.model.custom_reward_key, source.key("metrics"))
+    return source, checkpoint, upload_manifest(loaded, checkpoint, pieces, b"JOB_TYPE: 'TRAINING'\n")
+
+
+def test_a_put_only_target_is_never_listed_read_or_headed(s3_server: Any, s3_server_b: Any, seeded_model: Any, bucket_b: str, proxied_target: FaultProxy) -> None:
     from drtasks.plan import plan_upload
     from drtasks.s3 import S3Location, make_client
     from drtasks.transfer import TransferConfig, apply
 
     client = s3_server.client()
-    source = seeded_model.location
-    loaded = SourceModel.load(client, source)
-    checkpoint = loaded.select("last")
-    pieces = find_pieces(client, loaded, checkpoint, seeded_model.model.custom_reward_key, source.key("metrics"))
-    manifest = upload_manifest(loaded, checkpoint, pieces, b"JOB_TYPE: 'TRAINING'\n")
+    source, _checkpoint, manifest = last_checkpoint_manifest(client, seeded_model)
     target = S3Location(bucket_b, "uploads/models/fresh", proxied_target.endpoint_url, s3_server_b.aws_profile)
     target_client = make_client(target)
     plan = plan_upload(manifest, source, target, target_client, existing={}, put_only=True)
@@ -501,17 +507,11 @@ def test_a_download_is_proven_before_the_file_gets_its_name(tmp_path: Path, s3_s
 
 def test_a_server_side_copy_whose_source_changed_names_the_source(s3_server: Any, seeded_model: Any, upload_bucket: str) -> None:
     from drtasks.errors import DrtasksError
-    from drtasks.manifest import find_pieces, upload_manifest
-    from drtasks.model import SourceModel
     from drtasks.plan import plan_upload
     from drtasks.transfer import apply
 
     client = s3_server.client()
-    source = seeded_model.location
-    loaded = SourceModel.load(client, source)
-    checkpoint = loaded.select("last")
-    pieces = find_pieces(client, loaded, checkpoint, seeded_model.model.custom_reward_key, source.key("metrics"))
-    manifest = upload_manifest(loaded, checkpoint, pieces, b"JOB_TYPE: 'TRAINING'\n")
+    source, checkpoint, manifest = last_checkpoint_manifest(client, seeded_model)
     target = s3_server.location(upload_bucket, "copied")
     plan = plan_upload(manifest, source, target, client)
     pb = source.key(f"model/model_{checkpoint.number}.pb")
