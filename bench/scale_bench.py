@@ -26,6 +26,7 @@ It is a measurement: the exit code is 0 whether the targets hold or not, non-zer
 from __future__ import annotations
 
 import argparse
+from abc import ABC, abstractmethod
 import json
 import os
 import shutil
@@ -239,7 +240,7 @@ def median(values: list[float]) -> float:
 
 
 # ---------------------------------------------------------------------------- cases
-class Case:
+class Case(ABC):
     """One case: set-up before its rounds, a run per contender (with untimed preparation), checks."""
 
     name = ""
@@ -250,7 +251,8 @@ class Case:
 
     def prepare(self) -> None: ...
     def before(self, contender: str) -> None: ...
-    def run(self, contender: str) -> Run: raise NotImplementedError
+    @abstractmethod
+    def run(self, contender: str) -> Run: ...
     def after(self, contender: str) -> None: ...
 
 

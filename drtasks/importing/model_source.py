@@ -13,6 +13,7 @@ layout: ``model_metadata.json`` at the root (used when ``model/`` has none) and 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ FOLDER_FALLBACKS = {"model/model_metadata.json": "model_metadata.json", "ip/hype
 
 
 @dataclass
-class ModelSource:
+class ModelSource(ABC):
     """The model, the chosen checkpoint and the pieces an upload of it needs."""
 
     model: SourceModel
@@ -49,29 +50,29 @@ class ModelSource:
         return self.model.where
 
     @property
-    def plan_source(self) -> "S3Location | Path":
-        raise NotImplementedError
+    @abstractmethod
+    def plan_source(self) -> "S3Location | Path": ...
 
     @property
     def client(self) -> Any:
         """The source bucket's client (None for a folder: the executor reads its files)."""
         return None
 
+    @abstractmethod
     def read(self, item: ManifestItem) -> bytes:
         """The bytes an item of this source's manifest will upload."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read_file(self, relative: str) -> bytes:
         """A file of the model by its key below the model's root."""
-        raise NotImplementedError
 
     def items(self, manifest: list[ManifestItem]) -> list[ManifestItem]:
         """The manifest as the executor takes it from this source."""
         return manifest
 
+    @abstractmethod
     def check_model(self) -> None:
         """The chosen checkpoint's frozen graph agrees with the metadata (drtasks.model_check)."""
-        raise NotImplementedError
 
 
 @dataclass
