@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import TYPE_CHECKING, Any, Sequence
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -22,35 +23,66 @@ def _num(value: float | None, digits: int = 1, unit: str = "") -> str:
     return "" if value is None else f"{value:.{digits}f}{unit}"
 
 
-def checkpoints_table(report: "CheckpointReport") -> Table:
-    """The report's frame as a table, one row per checkpoint (its records: None where nothing is known)."""
+# (heading, right-aligned, the cell of a record); the training columns are the first to go when narrow
+_IDENTITY = (
+    ("iter", True, lambda r, reached: str(r["iteration"]) if reached else ""),
+    ("ckpt", True, lambda r, reached: str(r["checkpoint"])),
+    ("kept", False, lambda r, reached: "yes" if r["kept"] else ""),  # the names are in --json
+)
+_TRAINING = (
+    ("train ep", True, lambda r, reached: str(r["training.episodes"]) if reached else ""),
+    ("train reward", True, lambda r, reached: _num(r["training.reward"])),
+    ("train progress", True, lambda r, reached: _num(r["training.progress"], 1, " %")),
+)
+_EVALUATION = (
+    ("eval ep", True, lambda r, reached: str(r["evaluation.episodes"]) if reached else ""),
+    ("eval progress", True, lambda r, reached: _num(r["evaluation.progress"], 1, " %")),
+    ("eval reward", True, lambda r, reached: _num(r["evaluation.reward"])),
+    ("laps", True, lambda r, reached: f"{r['evaluation.laps']}/{r['evaluation.episodes']}" if r["evaluation.episodes"] else ""),
+    ("mean lap", True, lambda r, reached: _num(r["evaluation.lap_time"], 2, " s")),
+    ("marks", False, lambda r, reached: ", ".join(list(r["marks"]) + ([f"shipped: {', '.join(r['shipped'])}"] if r["shipped"] else []))),
+)
+
+
+def checkpoints_table(report: "CheckpointReport", width: int | None = None) -> Table:
+    """The report's frame as a table, one row per checkpoint (its records: None where nothing is known).
+
+    Narrower than the whole table needs, the training columns are left out (and the caption says
+    so) rather than every number cut short; ``--json`` has them all.
+    """
+    table = _table(report, (*_IDENTITY, *_TRAINING, *_EVALUATION))
+    if width is None or _least_width(table) <= width:
+        return table
+    narrow = _table(report, (*_IDENTITY, *_EVALUATION))
+    narrow.box = box.SIMPLE_HEAD  # no rules between the columns: their width goes to the values
+    narrow.pad_edge = False
+    narrow.caption = f"training columns left out at {width} columns: widen the terminal, or see --json"
+    narrow.caption_justify = "left"
+    return narrow
+
+
+def _table(report: "CheckpointReport", columns: Sequence[tuple[str, bool, Any]]) -> Table:
+    records = report.records()
+    # A record reaches the metrics when it has an iteration; a kept checkpoint beyond them shows no counts.
+    cells = [[cell(row, row["iteration"] is not None) for _heading, _right, cell in columns] for row in records]
     table = Table(title=f"checkpoints of {report.model.url}", title_justify="left")
-    for column, right in (
-        ("iter", True), ("ckpt", True), ("kept", False),
-        ("train ep", True), ("train reward", True), ("train progress", True),
-        ("eval ep", True), ("eval progress", True), ("eval reward", True), ("laps", True), ("mean lap", True),
-        ("marks", False),
-    ):  # fmt: skip
-        table.add_column(column, justify="right" if right else "left")
-    for row in report.records():
-        reached = row["iteration"] is not None  # a kept checkpoint beyond the metrics shows no counts
-        marks = list(row["marks"]) + ([f"shipped: {', '.join(row['shipped'])}"] if row["shipped"] else [])
-        table.add_row(
-            str(row["iteration"]) if reached else "",
-            str(row["checkpoint"]),
-            "yes" if row["kept"] else "",  # the names are in --json
-            str(row["training.episodes"]) if reached else "",
-            _num(row["training.reward"]),
-            _num(row["training.progress"], 1, " %"),
-            str(row["evaluation.episodes"]) if reached else "",
-            _num(row["evaluation.progress"], 1, " %"),
-            _num(row["evaluation.reward"]),
-            f"{row['evaluation.laps']}/{row['evaluation.episodes']}" if row["evaluation.episodes"] else "",
-            _num(row["evaluation.lap_time"], 2, " s"),
-            ", ".join(marks),
-            style="bold" if row["kept"] else None,
-        )
+    for index, (heading, right, _cell) in enumerate(columns):
+        # Headings wrap, numbers never: a column is at least as wide as its widest value (marks: word).
+        values = [row[index] for row in cells]
+        pieces = [word for value in values for word in value.split()] if heading == "marks" else values
+        table.add_column(heading, justify="right" if right else "left", min_width=max(map(len, pieces), default=0))
+    for row, record in zip(cells, records):
+        table.add_row(*row, style="bold" if record["kept"] else None)
     return table
+
+
+def _least_width(table: Table) -> int:
+    """The narrowest the table gets with every value whole (headings and marks wrap)."""
+    import io
+
+    from rich.console import Console
+
+    return Console(file=io.StringIO(), width=1_000).measure(table).minimum
 
 
 def verdict_lines(report: "CheckpointReport") -> list[str]:

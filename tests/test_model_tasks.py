@@ -73,6 +73,19 @@ def test_checkpoints_table_marks_kept_rows_and_gives_each_verdict_without_a_char
     assert "kept checkpoints" not in result.out and "▁" not in result.out  # the chart is for terminals
 
 
+def test_at_80_columns_the_table_keeps_every_value_whole_and_leaves_the_training_columns_out(dr_dir: Path) -> None:
+    wide = drtasks("checkpoints", dr_dir=dr_dir)
+    narrow = drtasks("checkpoints", dr_dir=dr_dir, env={"COLUMNS": "80"})
+
+    assert narrow.code == 0, narrow.err
+    assert all(len(line) <= 80 for line in narrow.out.splitlines())
+    assert "training columns left out at 80 columns: widen the terminal, or see --json" in narrow.out
+    assert "train reward" in wide.out and "reward" in narrow.out and "train" not in narrow.out.split("training columns")[0]
+    row_16 = next(line for line in narrow.out.splitlines() if re.match(r"\s+16\s+16\s", line))
+    assert re.search(r"\b5\s+83\.2 %\s+201\.6\s+3/5\s+11\.84 s\s+best-by\b", row_16)  # no value cut short, no "…"
+    assert "…" not in narrow.out
+
+
 def test_on_a_terminal_a_compact_chart_comes_first(dr_dir: Path) -> None:
     result = in_terminal("checkpoints", dr_dir=dr_dir, columns=100)
 

@@ -64,7 +64,7 @@ def checkpoints(c: Any, profile: str | None = None, json: bool = False, plot: st
     out = render.console()
     if sys.stdout.isatty():
         out.print(model_render.chart(report, out.width))
-    out.print(model_render.checkpoints_table(report))
+    out.print(model_render.checkpoints_table(report, out.width))
     for line in model_render.verdict_lines(report):
         out.print(line, markup=False)
     for note in report.notes:
