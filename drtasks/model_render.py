@@ -156,27 +156,47 @@ def _number_of(name: str | None) -> str:
     return (name or "").split("_", 1)[0]
 
 
-def inventory_table(inventory: "Inventory") -> Table:
-    table = Table(title=f"models in {inventory.bucket.url}", title_justify="left")
-    for column in ("model", "kept", "best", "last", "model/ size", "last written", "shipped to", "backups"):
+INVENTORY_COLUMNS = ("model", "kept", "best", "last", "model/ size", "last written", "shipped to", "backups")
+
+
+def inventory_table(inventory: "Inventory", width: int | None = None) -> Table:
+    """One row per model; in a window too narrow for that, one block of labelled lines per model, so
+    that no prefix, number or URL is ever cut short."""
+    rows = [_inventory_cells(model) for model in inventory.models]
+    title = f"models in {inventory.bucket.url}"
+    table = Table(title=title, title_justify="left")
+    for column in INVENTORY_COLUMNS:
         folds = column in ("shipped to", "backups")  # long S3 urls; the rest stays on one line
         table.add_column(column, justify="right" if column == "model/ size" else "left", overflow="fold", no_wrap=not folds)
-    for model in inventory.models:
-        metric = f" ({model.best_metric:g}{' ' + model.metric_name if model.metric_name else ''})" if model.best_metric is not None else ""
-        shipped = [
-            f"{s.profile}: {s.number if s.number is not None else s.checkpoint}"
-            + ("" if s.checkpoint in model.kept.values() else " (no longer kept)")
-            + f" at {s.target.url}"
-            for s in model.shipped
-        ]
-        table.add_row(
-            model.location.prefix or "(bucket root)",
-            ", ".join(map(str, model.kept)) or "none",
-            f"{_number_of(model.best)}{metric}",
-            _number_of(model.last),
-            human(model.model_bytes),
-            _when(model.last_written),
-            "\n".join(shipped),
-            "\n".join(f"{b.url} ({len(b.checkpoints)} checkpoint{'' if len(b.checkpoints) == 1 else 's'})" for b in model.backups),
-        )
-    return table
+    for cells in rows:
+        table.add_row(*cells)
+    if width is None or _least_width(table) <= width:
+        return table
+    blocks = Table(title=title, title_justify="left", show_header=False, box=box.SIMPLE, pad_edge=False)
+    blocks.add_column("field", style="dim", no_wrap=True)
+    blocks.add_column("value", overflow="fold")
+    for cells in rows:
+        for index, (column, value) in enumerate(zip(INVENTORY_COLUMNS, cells)):
+            if value or index == 0:
+                blocks.add_row(column, value, style="bold" if index == 0 else None, end_section=index == len(cells) - 1)
+    return blocks
+
+
+def _inventory_cells(model: Any) -> tuple[str, ...]:
+    metric = f" ({model.best_metric:g}{' ' + model.metric_name if model.metric_name else ''})" if model.best_metric is not None else ""
+    shipped = [
+        f"{s.profile}: {s.number if s.number is not None else s.checkpoint}"
+        + ("" if s.checkpoint in model.kept.values() else " (no longer kept)")
+        + f" at {s.target.url}"
+        for s in model.shipped
+    ]
+    return (
+        model.location.prefix or "(bucket root)",
+        ", ".join(map(str, model.kept)) or "none",
+        f"{_number_of(model.best)}{metric}",
+        _number_of(model.last),
+        human(model.model_bytes),
+        _when(model.last_written),
+        "\n".join(shipped),
+        "\n".join(f"{b.url} ({len(b.checkpoints)} checkpoint{'' if len(b.checkpoints) == 1 else 's'})" for b in model.backups),
+    )

@@ -305,6 +305,15 @@ def test_inventory_lists_each_model_with_what_was_shipped_and_backed_up(dr_dir: 
     assert "experiments/round-2" in table.out and "race: 16" in table.out and "(1 checkpoint)" in table.out
     assert "note: profile offline" in table.out
 
+    # At 80 columns each model is a block of labelled lines: nothing is cut short.
+    narrow = drtasks("inventory", dr_dir=dr_dir, env={"COLUMNS": "80"})
+    assert narrow.code == 0, narrow.err
+    assert all(len(line) <= 80 for line in narrow.out.splitlines()) and "…" not in narrow.out
+    fields = [line.split(None, 1) for line in narrow.out.splitlines() if line.startswith(" model ")]
+    assert sorted(value.strip() for _label, value in fields) == ["experiments/round-2", model.prefix]
+    assert re.search(r"^ best\s+13 \(99\.2 progress\)\s*$", narrow.out, re.M)
+    assert re.search(rf"^ backups\s+s3://{bucket_b}/backups/", narrow.out, re.M)
+
 
 def test_inventory_never_walks_inside_a_model(s3_server: Any, model: Any, two_models: Any) -> None:
     """Thousands of simtrace files must not be listed: one delimiter listing per folder level."""

@@ -99,7 +99,7 @@ def inventory(c: Any, profile: str | None = None, json: bool = False) -> None:
     from drtasks import model_render
 
     out = render.console()
-    out.print(model_render.inventory_table(result))
+    out.print(model_render.inventory_table(result, out.width))
     for shipment in result.elsewhere:
         out.print(f"note: profile {shipment.profile}: {shipment.target.url} holds {shipment.checkpoint}, a checkpoint of no model in {bucket.url}", markup=False)
     for note in result.notes:
