@@ -35,7 +35,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -591,13 +590,7 @@ def main(argv: list[str] | None = None) -> int:
         say("scale_bench: interrupted")
         return 130
     finally:
-        bench.stop_spawner()
-        stoppers = [threading.Thread(target=server.stop) for server in bench.servers.values()]
-        for stopper in stoppers:
-            stopper.start()
-        for stopper in stoppers:
-            stopper.join()
-        shutil.rmtree(root, ignore_errors=True)
+        bench.close()
 
 
 if __name__ == "__main__":

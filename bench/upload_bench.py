@@ -116,6 +116,17 @@ class Bench:
                 spawner.kill()
                 spawner.wait()
 
+    def close(self) -> None:
+        """End the spawner, stop the servers and remove everything the benchmark wrote."""
+        self.stop_spawner()
+        # Each server takes seconds to stop after SIGTERM: stop them side by side.
+        stoppers = [threading.Thread(target=server.stop) for server in self.servers.values()]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
+        shutil.rmtree(self.root, ignore_errors=True)
+
     # -- setup ----------------------------------------------------------------------------
     def start(self) -> None:
         for name in ("a", "b"):
@@ -426,14 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         say("upload_bench: interrupted")
         return 130
     finally:
-        bench.stop_spawner()
-        # Each server takes seconds to stop after SIGTERM: stop them side by side.
-        stoppers = [threading.Thread(target=server.stop) for server in bench.servers.values()]
-        for stopper in stoppers:
-            stopper.start()
-        for stopper in stoppers:
-            stopper.join()
-        shutil.rmtree(root, ignore_errors=True)
+        bench.close()
 
 
 if __name__ == "__main__":
