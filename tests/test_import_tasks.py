@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -479,8 +480,9 @@ def test_upload_with_import_into_droa_uploads_to_both_buckets(
 
 def test_models_json_lists_the_droa_models(droa_dir: Path, site: FakeDroa, moto_url: str, tmp_path: Path) -> None:
     site.page_size = 1
+    # Listed newest first: alpha was created an hour after beta (set, so the order never hangs on the clock).
+    beta = site.add_model("beta", USERNAME, status="ERROR", created_at=datetime.now(timezone.utc) - timedelta(hours=1))
     alpha = site.add_model("alpha", USERNAME)
-    beta = site.add_model("beta", USERNAME, status="ERROR")
 
     result = drtasks("models", "--target", "droa", "--json", dr_dir=droa_dir, env=droa_env(moto_url, tmp_path))
 
