@@ -45,7 +45,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -59,7 +58,7 @@ from drtasks.locals3 import S3Server, ensure_bucket  # noqa: E402
 from drtasks.sample_model import KIB, MIB, SeededModel, seed_model  # noqa: E402
 from tests.fault_proxy import FaultProxy, Request, Rule, op  # noqa: E402
 
-from children import AWS_ENV_REMOVED, child_env, write_aws_files  # noqa: E402  (this folder's)
+from children import AWS_ENV_REMOVED, child_env, stop_servers, write_aws_files  # noqa: E402  (this folder's)
 
 PROFILE_A, PROFILE_B, PROFILE_ALIAS = "campaign-a", "campaign-b", "campaign-a-alias"
 SOURCE_BUCKET, RACE_BUCKET = "training", "race"
@@ -194,11 +193,7 @@ class Campaign:
                 child.wait()
         for proxy in self.proxies.values():
             proxy.stop()
-        stoppers = [threading.Thread(target=server.stop) for server in self.servers.values()]
-        for stopper in stoppers:
-            stopper.start()
-        for stopper in stoppers:
-            stopper.join()
+        stop_servers(self.servers.values())
 
     def _write_aws_files(self) -> None:
         a, b = self.servers["a"], self.servers["b"]

@@ -25,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +38,7 @@ from drtasks.errors import DrtasksError  # noqa: E402
 from drtasks.locals3 import S3Server, ensure_bucket  # noqa: E402
 from drtasks.sample_model import KIB, MIB, seed_model  # noqa: E402
 
-from children import child_env, write_aws_files  # noqa: E402  (this folder's)
+from children import child_env, stop_servers, write_aws_files  # noqa: E402  (this folder's)
 
 PROFILE_A, PROFILE_B = "bench-a", "bench-b"
 SOURCE_BUCKET, RACE_BUCKET = "training", "race"
@@ -119,12 +118,7 @@ class Bench:
     def close(self) -> None:
         """End the spawner, stop the servers and remove everything the benchmark wrote."""
         self.stop_spawner()
-        # Each server takes seconds to stop after SIGTERM: stop them side by side.
-        stoppers = [threading.Thread(target=server.stop) for server in self.servers.values()]
-        for stopper in stoppers:
-            stopper.start()
-        for stopper in stoppers:
-            stopper.join()
+        stop_servers(self.servers.values())
         shutil.rmtree(self.root, ignore_errors=True)
 
     # -- setup ----------------------------------------------------------------------------
